@@ -1,0 +1,59 @@
+"""The eventkit error hierarchy.
+
+Every error eventkit raises on purpose derives from :class:`EventkitError` and from the builtin
+that fits it, so ``except ValueError`` / ``except FileNotFoundError`` in user code keeps working.
+Messages name the file, say what is wrong and say what to do.
+"""
+
+from __future__ import annotations
+
+import os
+
+__all__ = [
+    "EventkitError",
+    "DecodeError",
+    "UnknownFormatError",
+    "EventFormatError",
+]
+
+
+class EventkitError(Exception):
+    """Base class for all errors raised by eventkit."""
+
+
+class EventFormatError(EventkitError, ValueError):
+    """An events array does not have the eventkit event dtype or violates its invariants."""
+
+
+class UnknownFormatError(EventkitError, ValueError):
+    """The format of a file could not be recognised (or an unknown format name was given)."""
+
+    def __init__(self, path: str | os.PathLike[str] | None, reason: str) -> None:
+        self.path = None if path is None else os.fspath(path)
+        self.reason = reason
+        where = f"{self.path}: " if self.path is not None else ""
+        super().__init__(f"{where}{reason}")
+
+
+class DecodeError(EventkitError, ValueError):
+    """A recording is truncated or corrupt.
+
+    Parameters
+    ----------
+    path
+        The file being decoded.
+    reason
+        What is wrong, in words a user can act on.
+    offset
+        Byte offset in the file where the problem was found (None if not applicable).
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str, offset: int | None = None) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        self.offset = None if offset is None else int(offset)
+        at = f" at byte {self.offset}" if self.offset is not None else ""
+        super().__init__(f"{self.path}: {reason}{at}")
+
+    def __reduce__(self):  # keep the error picklable across process pools
+        return (type(self), (self.path, self.reason, self.offset))

@@ -1,0 +1,98 @@
+"""Decoders: bytes on disk -> :data:`~eventkit.events.EVENT_DTYPE` arrays.
+
+One module per format, each exporting ``read_<format>(path)`` and a ``FORMAT`` description.
+:data:`FORMATS` maps format names to those descriptions, :data:`READERS` maps them to readers,
+and :func:`read_events` picks the reader from the file's magic bytes first and its suffix second.
+"""
+
+from __future__ import annotations
+
+import os
+
+from ..errors import UnknownFormatError
+from ..events import EventArray
+from . import aedat2, aedat4, aedat31, atis_bin, evt2, evt3, hdf5, matlab, numpy_files, prophesee_dat
+from ._common import check_file
+from ._format import SNIFF_BYTES, EventFormat, Reader
+
+__all__ = ["FORMATS", "READERS", "EventFormat", "Reader", "guess_format", "read_events"]
+
+# Order matters for sniffing: formats with the most specific signature first.
+FORMATS: dict[str, EventFormat] = {
+    f.name: f
+    for f in (
+        aedat4.FORMAT,
+        aedat31.FORMAT,
+        aedat2.FORMAT,
+        evt3.FORMAT,
+        evt2.FORMAT,
+        prophesee_dat.FORMAT,
+        numpy_files.NPY_FORMAT,
+        numpy_files.NPZ_FORMAT,
+        hdf5.FORMAT,
+        matlab.FORMAT,
+        atis_bin.FORMAT,
+    )
+}
+READERS: dict[str, Reader] = {name: f.read for name, f in FORMATS.items()}
+
+
+def guess_format(path: str | os.PathLike[str]) -> str:
+    """Name the format of ``path``: by magic bytes / header first, by suffix second.
+
+    Raises
+    ------
+    FileNotFoundError
+        If the file does not exist.
+    UnknownFormatError
+        If neither the content nor the suffix identifies a known format.
+    """
+    p = check_file(path)
+    with open(p, "rb") as f:
+        head = f.read(SNIFF_BYTES)
+    for name, fmt in FORMATS.items():
+        if fmt.sniff is not None and fmt.sniff(head):
+            return name
+    suffix = os.path.splitext(p)[1].lower()
+    for name, fmt in FORMATS.items():
+        if suffix in fmt.suffixes:
+            return name
+    known = ", ".join(sorted({s for f in FORMATS.values() for s in f.suffixes}))
+    raise UnknownFormatError(
+        p,
+        f"unrecognised event file (no known header, suffix {suffix or '(none)'!r}); "
+        f"pass format= one of {sorted(FORMATS)} or use a known suffix ({known})",
+    )
+
+
+def read_events(path: str | os.PathLike[str], format: str | None = None) -> EventArray:
+    """Decode an event recording into an :data:`~eventkit.events.EVENT_DTYPE` array.
+
+    Parameters
+    ----------
+    path
+        The recording.
+    format
+        A key of :data:`FORMATS` (e.g. ``"aedat31"``, ``"evt3"``); sniffed from the file when None.
+
+    Returns
+    -------
+    EventArray
+        Events in file order; t in microseconds.
+
+    Raises
+    ------
+    DecodeError
+        The file is truncated or corrupt (the message names the byte offset).
+    UnknownFormatError
+        The format is unknown.
+    FileNotFoundError
+        The file does not exist.
+    """
+    p = check_file(path)
+    if format is None:
+        format = guess_format(p)
+    fmt = FORMATS.get(format)
+    if fmt is None:
+        raise UnknownFormatError(p, f"unknown format {format!r}; known formats: {sorted(FORMATS)}")
+    return fmt.read(p)
