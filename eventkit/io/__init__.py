@@ -57,11 +57,10 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     for name, fmt in FORMATS.items():
         if suffix in fmt.suffixes:
             return name
-    known = ", ".join(sorted({s for f in FORMATS.values() for s in f.suffixes}))
     raise UnknownFormatError(
         p,
         f"unrecognised event file (no known header, suffix {suffix or '(none)'!r}); "
-        f"pass format= one of {sorted(FORMATS)} or use a known suffix ({known})",
+        f"name the format (format=... in Python, --format on the command line), one of {sorted(FORMATS)}",
     )
 
 
