@@ -10,10 +10,16 @@ from __future__ import annotations
 import os
 
 __all__ = [
-    "EventkitError",
+    "ArchiveError",
+    "ChecksumMismatchError",
+    "DatasetNotFoundError",
     "DecodeError",
-    "UnknownFormatError",
+    "DownloadError",
     "EventFormatError",
+    "EventkitError",
+    "ManifestError",
+    "UnknownFormatError",
+    "UnsafeArchiveError",
 ]
 
 
@@ -57,3 +63,27 @@ class DecodeError(EventkitError, ValueError):
 
     def __reduce__(self):  # keep the error picklable across process pools
         return (type(self), (self.path, self.reason, self.offset))
+
+
+class ManifestError(EventkitError, ValueError):
+    """A dataset manifest is missing a field or holds an invalid value."""
+
+
+class DatasetNotFoundError(EventkitError, FileNotFoundError):
+    """A dataset, its files or its store are not where they should be."""
+
+
+class DownloadError(EventkitError, ConnectionError):
+    """Every URL of a file failed; the message lists each URL with its failure and what to do."""
+
+
+class ChecksumMismatchError(EventkitError, ValueError):
+    """A file's size or hash differs from the manifest. The file is kept (moved aside), never deleted."""
+
+
+class UnsafeArchiveError(EventkitError, ValueError):
+    """An archive member would escape the target folder or is a link/device; nothing was extracted."""
+
+
+class ArchiveError(EventkitError, ValueError):
+    """An archive is corrupt or of a kind that cannot be extracted here (the message says how to do it by hand)."""
