@@ -1,0 +1,298 @@
+"""Sample rules: how a manifest turns extracted files into labelled samples.
+
+A manifest's ``[samples]`` table names a ``rule`` (a key of :data:`RULES`) and its options. A
+rule validates those options and lists :class:`Sample` objects (split, id, label, source file
+and, where one recording holds several samples, the time window or item index). Labels always
+come from the manifest's ``classes`` order, never from a string sort of folder names.
+
+Rules
+-----
+``dvs128_gesture``
+    ``root``, ``train_list``, ``test_list``: one sample per row of ``<recording>_labels.csv``,
+    holding the events with ``start <= t < end``; label = class - 1 (classes 1..N in the CSV).
+``class_folders``
+    ``root``, ``suffix``, optional ``split_dirs = {train = "Train", ...}`` and ``class_dirs`` (folder
+    name of each class, default the class names). Without ``split_dirs`` a ``split`` table
+    assigns files: ``{ by = "index_in_class", test_first = 100 }`` (the first files of each class
+    in natural name order are test) or ``{ by = "every_nth", n = 5 }`` (every n-th file of a
+    class is test).
+``h5_samples``
+    ``files = { train = "shd_train.h5", ... }``: every item of each file is a sample; labels
+    from the file's ``labels`` dataset.
+``label_lists``
+    ``root``, ``lists = { train = "train_label.txt", ... }``, ``suffix``: one sample per list line
+    ``<relative path> [label]``; label from the second column (``label_from = "column"``) or from
+    the first folder of the path (``label_from = "parent_dir"``, matched to ``class_dirs``).
+
+Optional for every rule: ``transform = { flip_x = true, flip_y = true, swap_xy = true,
+invert_p = true, rebase_t = true }`` applied after decoding, to reproduce a dataset's published
+orientation (each flip uses the manifest's sensor size).
+"""
+
+from __future__ import annotations
+
+import csv
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import numpy as np
+
+from ..errors import DatasetNotFoundError, ManifestError
+from ..events import EventArray
+
+if TYPE_CHECKING:
+    from .manifest import DatasetManifest
+
+__all__ = ["RULES", "Sample", "iter_samples", "load_sample_events"]
+
+
+@dataclass(frozen=True)
+class Sample:
+    """One labelled sample of a dataset."""
+
+    split: str
+    sample_id: str
+    label: int
+    source: Path
+    start_us: int | None = None  # with end_us: the sample is the window start <= t < end
+    end_us: int | None = None
+    item: int | None = None  # index inside a multi-sample file (HDF5)
+
+
+@dataclass(frozen=True)
+class Rule:
+    validate: Callable[[dict, tuple[str, ...], tuple[str, ...], Path], None]
+    samples: Callable[[DatasetManifest, Path], list[Sample]]
+
+
+def _need(opts: dict, key: str, typ: type, path: Path) -> Any:
+    if not isinstance(opts.get(key), typ):
+        raise ManifestError(f"{path}: field 'samples.{key}': expected {typ.__name__}, got {opts.get(key)!r}")
+    return opts[key]
+
+
+def _natural_key(name: str) -> list:
+    return [int(tok) if tok.isdigit() else tok for tok in re.split(r"(\d+)", name)]
+
+
+def _missing(root: Path, what: str, manifest: DatasetManifest) -> DatasetNotFoundError:
+    return DatasetNotFoundError(
+        f"{root}: {what} not found for dataset {manifest.name!r}; run `eventkit download {manifest.name}` "
+        f"or point --from at an extracted copy"
+    )
+
+
+# -- dvs128_gesture -------------------------------------------------------------------------
+
+def _validate_gesture(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    for key in ("root", "train_list", "test_list"):
+        _need(opts, key, str, path)
+    if set(splits) != {"train", "test"}:
+        raise ManifestError(f"{path}: field 'splits': the dvs128_gesture rule has exactly train and test")
+
+
+def _gesture_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    base = root / m.samples["root"]
+    out: list[Sample] = []
+    for split in m.splits:
+        listing = base / m.samples[f"{split}_list"]
+        if not listing.is_file():
+            raise _missing(listing, "trial list", m)
+        for line in listing.read_text().split():
+            rec = base / line
+            stem = rec.name[: -len(rec.suffix)] if rec.suffix else rec.name
+            labels = base / f"{stem}_labels.csv"
+            if not labels.is_file():
+                raise _missing(labels, "labels CSV", m)
+            with open(labels, newline="") as f:
+                rows = [r for r in csv.reader(f) if r and any(c.strip() for c in r)]
+            for k, row in enumerate(rows[1:]):  # first row is the header
+                try:
+                    cls, start, end = (int(v) for v in row[:3])
+                except ValueError:
+                    raise ManifestError(f"{labels}: row {k + 2} is not 'class,start,end' integers: {row}") from None
+                if not 1 <= cls <= len(m.classes):
+                    raise ManifestError(f"{labels}: row {k + 2}: class {cls} outside 1..{len(m.classes)}")
+                out.append(Sample(split, f"{stem}_{k}", cls - 1, rec, start, end))
+    return out
+
+
+# -- class_folders --------------------------------------------------------------------------
+
+def _validate_folders(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    _need(opts, "suffix", str, path)
+    dirs = opts.get("class_dirs", list(classes))
+    if not isinstance(dirs, list) or len(dirs) != len(classes):
+        raise ManifestError(f"{path}: field 'samples.class_dirs': needs one folder name per class ({len(classes)})")
+    split_dirs = opts.get("split_dirs")
+    if split_dirs is not None:
+        if not isinstance(split_dirs, dict) or set(split_dirs) != set(splits):
+            raise ManifestError(f"{path}: field 'samples.split_dirs': needs one folder per split {list(splits)}")
+    else:
+        rule = opts.get("split", {})
+        if set(splits) == {"all"}:
+            return
+        if rule.get("by") not in ("index_in_class", "every_nth") or set(splits) != {"train", "test"}:
+            raise ManifestError(
+                f"{path}: field 'samples.split': without split_dirs use splits = ['all'] or splits = "
+                f"['train', 'test'] with split = {{ by = 'index_in_class' | 'every_nth', ... }}"
+            )
+
+
+def _folder_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    opts = m.samples
+    base = root / opts.get("root", "")
+    dirs = opts.get("class_dirs", list(m.classes))
+    suffix = opts["suffix"]
+    split_dirs = opts.get("split_dirs")
+    out: list[Sample] = []
+    if not base.is_dir():
+        raise _missing(base, "data folder", m)
+
+    def files_of(folder: Path) -> list[Path]:
+        return sorted((p for p in folder.glob(f"*{suffix}") if p.is_file()), key=lambda p: _natural_key(p.name))
+
+    for split in m.splits:
+        for label, d in enumerate(dirs):
+            folder = base / split_dirs[split] / d if split_dirs else base / d
+            if not folder.is_dir():
+                raise _missing(folder, f"class folder {d!r}", m)
+            files = files_of(folder)
+            if not split_dirs and split != "all":
+                rule = opts["split"]
+                if rule["by"] == "index_in_class":
+                    k = int(rule["test_first"])
+                    files = files[:k] if split == "test" else files[k:]
+                else:
+                    n = int(rule["n"])
+                    files = [f for i, f in enumerate(files) if (i % n == 0) == (split == "test")]
+            rel = folder.relative_to(base).as_posix()
+            out += [Sample(split, f"{rel}/{f.name}", label, f) for f in files]
+    return out
+
+
+# -- h5_samples -----------------------------------------------------------------------------
+
+def _validate_h5(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    files = _need(opts, "files", dict, path)
+    if set(files) != set(splits):
+        raise ManifestError(f"{path}: field 'samples.files': needs one file per split {list(splits)}")
+
+
+def _h5_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    from ..io.hdf5 import hdf5_labels
+
+    out: list[Sample] = []
+    for split in m.splits:
+        f = root / m.samples["files"][split]
+        if not f.is_file():
+            raise _missing(f, "HDF5 file", m)
+        labels = np.asarray(hdf5_labels(f))
+        if labels.size and (labels.min() < 0 or labels.max() >= len(m.classes)):
+            raise ManifestError(f"{f}: labels outside 0..{len(m.classes) - 1}")
+        out += [Sample(split, f"{f.name}:{i}", int(lab), f, item=i) for i, lab in enumerate(labels)]
+    return out
+
+
+# -- label_lists ----------------------------------------------------------------------------
+
+def _validate_lists(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    lists = _need(opts, "lists", dict, path)
+    if set(lists) != set(splits):
+        raise ManifestError(f"{path}: field 'samples.lists': needs one list file per split {list(splits)}")
+    if opts.get("label_from", "column") not in ("column", "parent_dir"):
+        raise ManifestError(f"{path}: field 'samples.label_from': 'column' or 'parent_dir'")
+
+
+def _list_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    opts = m.samples
+    base = root / opts.get("root", "")
+    suffix = opts.get("suffix", "")
+    dirs = opts.get("class_dirs", list(m.classes))
+    out: list[Sample] = []
+    for split in m.splits:
+        listing = root / opts["lists"][split]
+        if not listing.is_file():
+            raise _missing(listing, "label list", m)
+        for n, line in enumerate(listing.read_text().splitlines(), 1):
+            parts = line.split()
+            if not parts:
+                continue
+            rel = parts[0] if parts[0].endswith(suffix) else parts[0] + suffix
+            if opts.get("label_from", "column") == "column":
+                try:
+                    label = int(parts[1])
+                except (IndexError, ValueError):
+                    raise ManifestError(f"{listing}: line {n} has no integer label: {line!r}") from None
+            else:
+                top = rel.split("/")[0]
+                if top not in dirs:
+                    raise ManifestError(f"{listing}: line {n}: folder {top!r} is not a class of {m.name}")
+                label = dirs.index(top)
+            if not 0 <= label < len(m.classes):
+                raise ManifestError(f"{listing}: line {n}: label {label} outside 0..{len(m.classes) - 1}")
+            out.append(Sample(split, rel, label, base / rel))
+    return out
+
+
+RULES: dict[str, Rule] = {
+    "dvs128_gesture": Rule(_validate_gesture, _gesture_samples),
+    "class_folders": Rule(_validate_folders, _folder_samples),
+    "h5_samples": Rule(_validate_h5, _h5_samples),
+    "label_lists": Rule(_validate_lists, _list_samples),
+}
+
+
+def iter_samples(manifest: DatasetManifest, root: str | Path) -> list[Sample]:
+    """List every sample of ``manifest`` found under the extracted data folder ``root``.
+
+    Raises
+    ------
+    DatasetNotFoundError
+        A folder, list or file the rule needs is missing (the message says how to get it).
+    ManifestError
+        A label file holds something the manifest does not allow.
+    """
+    return RULES[manifest.rule].samples(manifest, Path(root))
+
+
+def _apply_transform(ev: EventArray, m: DatasetManifest) -> EventArray:
+    tr = m.samples.get("transform", {})
+    if not tr:
+        return ev
+    out = ev.copy()
+    w, h = m.sensor.width, m.sensor.height
+    if tr.get("swap_xy"):
+        out["x"], out["y"] = ev["y"], ev["x"]
+    if tr.get("flip_x"):
+        out["x"] = (w - 1) - out["x"]
+    if tr.get("flip_y"):
+        out["y"] = (h - 1) - out["y"]
+    if tr.get("invert_p"):
+        out["p"] = 1 - out["p"]
+    if tr.get("rebase_t") and out.size:
+        out["t"] -= out["t"][0]
+    return out
+
+
+def load_sample_events(manifest: DatasetManifest, sample: Sample, recording: EventArray | None = None) -> EventArray:
+    """Decode one sample's events (cutting its window out of ``recording`` when one is given).
+
+    Passing the decoded ``recording`` lets a caller decode a long file once for all its samples.
+    """
+    from ..io import read_events
+
+    if sample.item is not None:
+        from ..io.hdf5 import read_hdf5
+
+        ev = read_hdf5(sample.source, sample=sample.item)
+    else:
+        ev = recording if recording is not None else read_events(sample.source, format=manifest.decoder)
+        if sample.start_us is not None:
+            # a mask, not searchsorted: correct even where a recording's timestamps go backwards
+            t = ev["t"]
+            ev = ev[(t >= sample.start_us) & (t < sample.end_us)]
+    return _apply_transform(ev, manifest)

@@ -1,0 +1,53 @@
+"""The bundled dataset registry: every ``data_manifests/*.toml``, loaded and validated once."""
+
+from __future__ import annotations
+
+import functools
+import os
+from pathlib import Path
+
+from ..errors import DatasetNotFoundError
+from .manifest import DatasetManifest, load_manifest
+
+__all__ = ["manifest_dir", "list_datasets", "get_manifest"]
+
+
+def manifest_dir() -> Path:
+    """Folder of the bundled manifests (``$EVENTKIT_MANIFESTS`` overrides it)."""
+    env = os.environ.get("EVENTKIT_MANIFESTS")
+    return Path(env) if env else Path(__file__).resolve().parents[2] / "data_manifests"
+
+
+@functools.lru_cache(maxsize=4)
+def _load_all(folder: str) -> dict[str, DatasetManifest]:
+    out: dict[str, DatasetManifest] = {}
+    for path in sorted(Path(folder).glob("*.toml")):
+        m = load_manifest(path)
+        if m.name in out:
+            raise DatasetNotFoundError(f"{path}: dataset name {m.name!r} is also used by {out[m.name].path}")
+        out[m.name] = m
+    return out
+
+
+def list_datasets() -> list[DatasetManifest]:
+    """Every bundled dataset manifest, sorted by name."""
+    return [m for _, m in sorted(_load_all(str(manifest_dir())).items())]
+
+
+def get_manifest(name_or_path: str | os.PathLike[str]) -> DatasetManifest:
+    """A bundled manifest by dataset name, or a user's manifest by file path (``--manifest FILE``).
+
+    Raises
+    ------
+    DatasetNotFoundError
+        No bundled dataset has that name (the message lists the names).
+    ManifestError
+        The manifest file is invalid.
+    """
+    s = os.fspath(name_or_path)
+    if s.endswith(".toml") or os.sep in s:
+        return load_manifest(s)
+    found = _load_all(str(manifest_dir()))
+    if s not in found:
+        raise DatasetNotFoundError(f"no dataset named {s!r}; known datasets: {', '.join(sorted(found))}")
+    return found[s]
