@@ -18,6 +18,7 @@ __all__ = [
     "EventFormatError",
     "EventkitError",
     "ManifestError",
+    "SampleSelectionError",
     "UnknownFormatError",
     "UnsafeArchiveError",
 ]
@@ -87,3 +88,23 @@ class UnsafeArchiveError(EventkitError, ValueError):
 
 class ArchiveError(EventkitError, ValueError):
     """An archive is corrupt or of a kind that cannot be extracted here (the message says how to do it by hand)."""
+
+
+class SampleSelectionError(EventkitError, ValueError):
+    """A multi-sample file was read without choosing a sample, or with one that does not exist.
+
+    Parameters
+    ----------
+    path
+        The file.
+    reason
+        What is wrong and how to pick a sample.
+    """
+
+    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
+        self.path = os.fspath(path)
+        self.reason = reason
+        super().__init__(f"{self.path}: {reason}")
+
+    def __reduce__(self):
+        return (type(self), (self.path, self.reason))

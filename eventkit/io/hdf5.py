@@ -37,7 +37,7 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import DecodeError, EventkitError
+from ..errors import DecodeError, EventkitError, SampleSelectionError
 from ..events import EventArray, SensorSize
 from ._common import check_file
 from ._format import EventFormat
@@ -56,26 +56,6 @@ __all__ = [
 SHD_SENSOR = SensorSize(700, 1, 1)
 _MAGIC = b"\x89HDF\r\n\x1a\n"
 _BLOCK = 256  # SHD samples read per h5py call when iterating
-
-
-class SampleSelectionError(EventkitError, ValueError):
-    """A multi-sample file was read without choosing a sample, or with one that does not exist.
-
-    Parameters
-    ----------
-    path
-        The file.
-    reason
-        What is wrong and how to pick a sample.
-    """
-
-    def __init__(self, path: str | os.PathLike[str], reason: str) -> None:
-        self.path = os.fspath(path)
-        self.reason = reason
-        super().__init__(f"{self.path}: {reason}")
-
-    def __reduce__(self):
-        return (type(self), (self.path, self.reason))
 
 
 @contextmanager
