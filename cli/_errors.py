@@ -25,6 +25,6 @@ def user_errors(func: F) -> F:
         try:
             return func(*args, **kwargs)
         except USER_ERRORS as err:
-            raise click.ClickException(str(err).splitlines()[0] if str(err) else type(err).__name__) from None
+            raise click.ClickException(str(err) or type(err).__name__) from None
 
     return wrapper  # type: ignore[return-value]

@@ -86,6 +86,102 @@ def example_recording(path: Path, seconds: float, seed: int) -> None:
     click.echo(f"wrote {events.size:,} events to {path}")
 
 
+ROOT_OPTION = click.option(
+    "--root", type=click.Path(file_okay=False, path_type=Path), envvar="EVENTKIT_ROOT", default=None,
+    help="Data root (default $EVENTKIT_ROOT, else ~/.cache/eventkit).",
+)
+MANIFEST_OPTION = click.option(
+    "--manifest", "manifest_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
+    help="Use this manifest file instead of a bundled one (private datasets, local mirrors).",
+)
+
+
+def _manifest(name: str | None, manifest_file: Path | None):
+    from eventkit.datasets.registry import get_manifest
+
+    if manifest_file is not None:
+        m = get_manifest(manifest_file)
+        if name and name != m.name:
+            raise click.BadParameter(f"{manifest_file} describes {m.name!r}, not {name!r}", param_hint="NAME")
+        return m
+    if not name:
+        raise click.UsageError("give a dataset NAME (see `eventkit list`) or --manifest FILE")
+    return get_manifest(name)
+
+
+@main.command("list")
+@ROOT_OPTION
+def list_cmd(root: Path | None) -> None:
+    """List the bundled datasets and what of each is on disk.
+
+    \b
+    Example:
+      eventkit list --root /data/neuromorphic
+    """
+    from eventkit.datasets.prepare import dataset_dir
+    from eventkit.datasets.registry import list_datasets
+
+    for m in list_datasets():
+        where = dataset_dir(m, root)
+        state = "not on disk"
+        if (where / "extract").is_dir():
+            state = "extracted"
+        elif (where / "download").is_dir():
+            state = "partly downloaded"
+        how = "manual download" if m.manual else ("generated locally" if m.generator else "automatic download")
+        click.echo(f"{m.name:<20} {len(m.classes):>4} classes  {how:<18}  {state:<18}  {m.title}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@ROOT_OPTION
+@MANIFEST_OPTION
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@user_errors
+def download(name: str | None, root: Path | None, manifest_file: Path | None, quiet: bool) -> None:
+    """Download (or generate), verify and extract a dataset.
+
+    Interrupted downloads resume; mirrors are tried in order; a file with a wrong hash is kept
+    (renamed *.mismatch), never deleted. For manually distributed datasets it prints exactly
+    what to fetch and where to put it.
+
+    \b
+    Examples:
+      eventkit download synthetic-gestures
+      eventkit download nmnist --root /data
+      eventkit download --manifest my_mirror.toml
+    """
+    from eventkit.datasets.prepare import download_dataset
+
+    m = _manifest(name, manifest_file)
+    path = download_dataset(m, root, progress=not quiet)
+    click.echo(f"{m.name}: ready in {path}")
+
+
+@main.command()
+@click.argument("name", required=False)
+@ROOT_OPTION
+@MANIFEST_OPTION
+@user_errors
+def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> None:
+    """Check a dataset's downloaded files (sizes and hashes) against its manifest.
+
+    \b
+    Example:
+      eventkit verify dvs128-gesture --root /data
+    """
+    from eventkit.datasets.prepare import verify_dataset
+
+    m = _manifest(name, manifest_file)
+    statuses = verify_dataset(m, root)
+    for s in statuses:
+        click.echo(f"{'ok     ' if s.ok else 'FAILED '} {s.path}" + ("" if s.ok else f": {'; '.join(s.problems)}"))
+    if not statuses:
+        click.echo(f"{m.name}: nothing to verify (generated locally)")
+    if not all(s.ok for s in statuses):
+        raise click.ClickException(f"{m.name}: {sum(not s.ok for s in statuses)} file(s) missing or wrong")
+
+
 @main.command()
 def formats() -> None:
     """List the event file formats eventkit decodes."""
