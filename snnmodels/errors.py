@@ -1,0 +1,38 @@
+"""The snnmodels error hierarchy.
+
+Errors derive from :class:`SnnmodelsError` and from the builtin that fits, so ``except RuntimeError``
+in user code keeps working.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+
+__all__ = ["SnnmodelsError", "BackendUnavailableError"]
+
+
+class SnnmodelsError(Exception):
+    """Base class for all errors raised on purpose by snnmodels."""
+
+
+class BackendUnavailableError(SnnmodelsError, RuntimeError):
+    """A neuron backend cannot run here (missing package, no CUDA device, tensor on wrong device).
+
+    Parameters
+    ----------
+    name
+        The backend that was asked for.
+    reason
+        Why it cannot run, in one sentence.
+    available
+        Names of the backends that can run on this machine.
+    """
+
+    def __init__(self, name: str, reason: str, available: Iterable[str] = ()) -> None:
+        self.name = name
+        self.reason = reason
+        self.available = tuple(available)
+        listed = ", ".join(self.available) or "none"
+        super().__init__(
+            f"neuron backend {name!r} is unavailable: {reason} (available backends: {listed})"
+        )

@@ -1,0 +1,36 @@
+"""``cupy`` backend: fused CUDA kernels (optional extra ``gpu``; cupy is imported only here).
+
+:func:`load` returns the backend or raises
+:class:`~snnmodels.errors.BackendUnavailableError` saying why (cupy missing or broken, no CUDA
+device visible to torch or to cupy).
+"""
+
+from __future__ import annotations
+
+from snnmodels.errors import BackendUnavailableError
+
+__all__ = ["load"]
+
+
+def load():
+    """Import cupy, check for a CUDA device and return a :class:`CupyBackend`."""
+    try:
+        import cupy  # noqa: F401
+    except Exception as exc:
+        raise BackendUnavailableError(
+            "cupy", f"cupy cannot be imported ({type(exc).__name__}: {exc}); "
+            "install the 'gpu' extra (cupy-cuda12x) matching your CUDA version",
+        ) from None
+    import torch
+
+    if not torch.cuda.is_available():
+        raise BackendUnavailableError("cupy", "torch sees no CUDA device")
+    try:
+        n = cupy.cuda.runtime.getDeviceCount()
+    except Exception as exc:
+        raise BackendUnavailableError("cupy", f"cupy cannot reach a CUDA device ({exc})") from None
+    if n < 1:
+        raise BackendUnavailableError("cupy", "cupy sees no CUDA device")
+    from snnmodels.kernels.cupy.neuron import CupyBackend
+
+    return CupyBackend()

@@ -1,0 +1,38 @@
+"""CUDA source assembly for the cupy backend (no cupy import: usable for compile checks)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import torch
+
+from snnmodels.neurons.config import NeuronConfig
+from snnmodels.neurons.surrogate import SURROGATE_IDS
+
+__all__ = ["SCALAR", "kernel_source"]
+
+_SRC = Path(__file__).with_name("neuron.cu")
+_KIND = {"if": 0, "lif": 1, "plif": 2}
+_OUT = {"spike": 0, "relu": 1, "identity": 2}
+#: Supported tensor dtypes and their CUDA scalar type.
+SCALAR = {torch.float32: "float", torch.float16: "__half"}
+
+
+def kernel_source(dtype: torch.dtype, cfg: NeuronConfig, store_h: bool, store_v: bool,
+                  has_gvs: bool) -> str:
+    """The CUDA source for one configuration (``#define`` header + ``neuron.cu``)."""
+    defs = {
+        "SCALAR_T": SCALAR[dtype],
+        "KIND": _KIND[cfg.kind],
+        "HARD": int(cfg.hard_reset),
+        "DECAY_INPUT": int(cfg.decay_input),
+        "DETACH": int(cfg.detach_reset),
+        "SURR": SURROGATE_IDS[cfg.surrogate],
+        "OUT": _OUT[cfg.output],
+        "TR": int(cfg.threshold_related),
+        "STORE_H": int(store_h),
+        "STORE_V": int(store_v),
+        "HAS_GVS": int(has_gvs),
+    }
+    head = "".join(f"#define {k} {v}\n" for k, v in defs.items())
+    return head + _SRC.read_text()
