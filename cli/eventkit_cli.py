@@ -18,6 +18,31 @@ def main() -> None:
     """Download, verify, decode and cache neuromorphic event datasets."""
 
 
+def _dataset_info(name: str, root: Path | None, as_json: bool) -> None:
+    from eventkit.datasets.prepare import dataset_dir
+    from eventkit.datasets.registry import get_manifest
+
+    m = get_manifest(name)
+    where = dataset_dir(m, root)
+    stores = sorted(p.name for p in (where / "stores").glob("*.zarr")) if (where / "stores").is_dir() else []
+    facts = {
+        "name": m.name, "title": m.title, "homepage": m.homepage, "license": m.license, "citation": m.citation,
+        "decoder": m.decoder, "sensor": list(m.sensor), "classes": list(m.classes), "splits": list(m.splits),
+        "manual_download": m.manual, "files": [f.filename for f in m.files], "data_dir": str(where),
+        "downloaded": (where / "download").is_dir(), "extracted": (where / "extract").is_dir(), "stores": stores,
+        "notes": m.notes,
+    }
+    if as_json:
+        click.echo(json.dumps(facts))
+        return
+    for key in ("title", "homepage", "license", "citation", "decoder", "sensor", "splits", "manual_download",
+                "files", "data_dir", "downloaded", "extracted", "stores"):
+        click.echo(f"{key:<16} {facts[key]}")
+    click.echo(f"{'classes':<16} {len(m.classes)}: {', '.join(m.classes[:12])}{' ...' if len(m.classes) > 12 else ''}")
+    if m.notes:
+        click.echo(f"{'notes':<16} {m.notes.strip()}")
+
+
 def _fmt_count(n: float) -> str:
     for unit, div in (("G", 1e9), ("M", 1e6), ("k", 1e3)):
         if abs(n) >= div:
@@ -26,18 +51,25 @@ def _fmt_count(n: float) -> str:
 
 
 @main.command()
-@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+@click.argument("target")
 @click.option("--format", "fmt", default=None, help="Decode as this format instead of sniffing (see `eventkit formats`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="EVENTKIT_ROOT", default=None,
+              help="Data root, for a dataset NAME (default $EVENTKIT_ROOT, else ~/.cache/eventkit).")
 @user_errors
-def info(path: Path, fmt: str | None, as_json: bool) -> None:
-    """Decode a recording and describe it: format, events, sensor, duration, rate, polarity balance.
+def info(target: str, fmt: str | None, as_json: bool, root: Path | None) -> None:
+    """Describe a recording FILE (format, events, sensor, duration, rate, polarity balance) or a dataset NAME.
 
     \b
-    Example:
+    Examples:
       eventkit info user01_fluorescent.aedat
       eventkit info recording.raw --json
+      eventkit info dvs128-gesture
     """
+    path = Path(target)
+    if not path.exists() and fmt is None and "/" not in target and "." not in target:
+        _dataset_info(target, root, as_json)
+        return
     from eventkit.summary import summarize_file
 
     s = summarize_file(path, format=fmt)
