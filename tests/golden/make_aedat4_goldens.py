@@ -36,6 +36,10 @@ def digest(t, x, y, p) -> str:
     return hashlib.sha256(np.concatenate(cols).tobytes()).hexdigest()
 
 
+def rows(*cols) -> list[list[int]]:
+    return [[int(v) for v in row] for row in zip(*cols)]
+
+
 def write(path: Path, compression) -> None:
     cfg = dv.io.MonoCameraWriter.Config("DAVIS346_golden", compression)
     cfg.addEventStream(SIZE)
@@ -97,8 +101,8 @@ def main() -> None:
             "sensor_size_wh": list(SIZE),
             "streams": {str(k): v["type"] for k, v in sorted(streams.items())},
             "event_count": int(len(t)),
-            "first_3_events_txyp": [[int(a), int(b), int(c), int(e)] for a, b, c, e in zip(t[:3], x[:3], y[:3], p[:3])],
-            "last_3_events_txyp": [[int(a), int(b), int(c), int(e)] for a, b, c, e in zip(t[-3:], x[-3:], y[-3:], p[-3:])],
+            "first_3_events_txyp": rows(t[:3], x[:3], y[:3], p[:3]),
+            "last_3_events_txyp": rows(t[-3:], x[-3:], y[-3:], p[-3:]),
             "sha256_txyp_int64": d,
         }
         path.with_suffix(".json").write_text(json.dumps(expect, indent=1) + "\n")
