@@ -1,0 +1,103 @@
+"""synthetic-gestures end to end through the real download path: serve, download, verify, extract, list."""
+
+from __future__ import annotations
+
+import hashlib
+
+import numpy as np
+import pytest
+
+from eventkit.datasets.layouts import iter_samples, load_sample_events
+from eventkit.datasets.manifest import load_manifest
+from eventkit.datasets.mirror import mirror_manifest_text, pack_tree
+from eventkit.datasets.prepare import download_dataset, verify_dataset
+from eventkit.datasets.registry import get_manifest
+from eventkit.datasets.synthetic_gestures import CLASSES, SyntheticGesturesConfig, generate_synthetic_gestures
+from eventkit.errors import ChecksumMismatchError, DownloadError
+from eventkit.io import read_events
+from tests.helpers.http_server import LocalServer, Route
+
+TINY = SyntheticGesturesConfig(train_users=2, test_users=1, lightings_per_user=1, gesture_us=200_000,
+                               gap_us=50_000, rate=20_000.0, seed=3)
+
+
+@pytest.fixture(scope="module")
+def tiny_tree(tmp_path_factory):
+    return generate_synthetic_gestures(tmp_path_factory.mktemp("gen"), TINY)
+
+
+def _digest(folder) -> str:
+    h = hashlib.sha256()
+    for p in sorted(folder.rglob("*")):
+        if p.is_file() and not p.name.startswith("."):  # skip eventkit's bookkeeping records
+            h.update(p.relative_to(folder).as_posix().encode() + p.read_bytes())
+    return h.hexdigest()
+
+
+def test_generator_is_deterministic(tiny_tree, tmp_path) -> None:
+    again = generate_synthetic_gestures(tmp_path / "again", TINY)
+    assert _digest(again) == _digest(tiny_tree)
+    other = generate_synthetic_gestures(tmp_path / "other", SyntheticGesturesConfig(**{**TINY.__dict__, "seed": 4}))
+    assert _digest(other) != _digest(tiny_tree)
+
+
+def test_samples_follow_the_labels_csv(tiny_tree) -> None:
+    m = get_manifest("synthetic-gestures")
+    samples = iter_samples(m, tiny_tree)
+    assert [s.split for s in samples].count("train") == 2 * len(CLASSES)
+    assert [s.split for s in samples].count("test") == len(CLASSES)
+    # every recording holds each class once: labels 0..10 per recording
+    first = [s for s in samples if s.source.name == "user01_fluorescent.aedat"]
+    assert sorted(s.label for s in first) == list(range(len(CLASSES)))
+    rec = read_events(first[0].source)
+    for s in first:
+        ev = load_sample_events(m, s, rec)
+        assert ev.size > 100
+        assert ev["t"].min() >= s.start_us and ev["t"].max() < s.end_us
+        assert ev.size == np.count_nonzero((rec["t"] >= s.start_us) & (rec["t"] < s.end_us))
+
+
+def test_download_from_a_local_mirror_then_verify(tiny_tree, tmp_path) -> None:
+    archive = pack_tree(tiny_tree, tmp_path / "srv" / "synthetic-gestures.tar.gz")
+    with LocalServer() as server:
+        url = server.add("/synthetic-gestures.tar.gz", Route(archive.read_bytes()))
+        dead = server.url("/moved-away.tar.gz")
+        mpath = tmp_path / "mirror.toml"
+        mpath.write_text(mirror_manifest_text(get_manifest("synthetic-gestures"), archive, [dead, url]))
+        m = load_manifest(mpath)
+        extract_dir = download_dataset(m, tmp_path / "root", progress=False)
+    assert _digest(extract_dir) == _digest(tiny_tree)
+    assert all(s.ok for s in verify_dataset(m, tmp_path / "root"))
+    assert len(iter_samples(m, extract_dir)) == 3 * len(CLASSES)
+
+
+def test_wrong_archive_is_kept_and_reported(tiny_tree, tmp_path) -> None:
+    archive = pack_tree(tiny_tree, tmp_path / "srv" / "synthetic-gestures.tar.gz")
+    with LocalServer() as server:
+        url = server.add("/synthetic-gestures.tar.gz", Route(archive.read_bytes()[:-10] + b"0123456789"))
+        mpath = tmp_path / "mirror.toml"
+        mpath.write_text(mirror_manifest_text(get_manifest("synthetic-gestures"), archive, [url]))
+        with pytest.raises(ChecksumMismatchError, match="sha256|md5"):
+            download_dataset(load_manifest(mpath), tmp_path / "root", progress=False)
+    kept = list((tmp_path / "root" / "synthetic-gestures" / "download").glob("*.mismatch"))
+    assert len(kept) == 1
+
+
+def test_manual_dataset_says_what_to_fetch_and_where(tmp_path) -> None:
+    text = (get_manifest("synthetic-gestures").path.read_text()
+            .replace('generator = "eventkit.datasets.synthetic_gestures:generate_synthetic_gestures"\n', "")
+            + '\nmanual = true\ninstructions = "Ask the lab for it."\n'
+            + '[[files]]\nname = "DvsGesture.tar.gz"\nmd5 = "8a5c71fb11e24e5ca5b11866ca6c00a1"\narchive = "tar"\n')
+    # the [[files]] table must come after top-level keys: rebuild in a valid order
+    head, samples = text.split("[samples]", 1)
+    samples_body, files = samples.split("\nmanual = true", 1)
+    mpath = tmp_path / "manual.toml"
+    mpath.write_text(head + "manual = true\ninstructions = \"Ask the lab for it.\"\n[samples]" + samples_body
+                     + "\n[[files]]" + files.split("[[files]]", 1)[1])
+    m = load_manifest(mpath)
+    with pytest.raises(DownloadError) as exc:
+        download_dataset(m, tmp_path / "root", progress=False)
+    msg = str(exc.value)
+    assert "Ask the lab" in msg and "DvsGesture.tar.gz" in msg
+    assert str(tmp_path / "root" / "synthetic-gestures" / "download") in msg
+    assert "8a5c71fb11e24e5ca5b11866ca6c00a1" in msg
