@@ -83,21 +83,39 @@ def test_wrong_archive_is_kept_and_reported(tiny_tree, tmp_path) -> None:
     assert len(kept) == 1
 
 
+MANUAL = """
+name = "hand-fetched"
+version = 1
+title = "A hand-fetched dataset"
+homepage = "https://example.org/data"
+license = "research only"
+citation = "nobody"
+decoder = "aedat31"
+sensor = { width = 128, height = 128 }
+classes = ["a", "b"]
+splits = ["train", "test"]
+manual = true
+instructions = "Ask the lab for it."
+
+[samples]
+rule = "dvs128_gesture"
+root = "DvsGesture"
+train_list = "trials_to_train.txt"
+test_list = "trials_to_test.txt"
+
+[[files]]
+name = "DvsGesture.tar.gz"
+md5 = "8a5c71fb11e24e5ca5b11866ca6c00a1"
+archive = "tar"
+"""
+
+
 def test_manual_dataset_says_what_to_fetch_and_where(tmp_path) -> None:
-    text = (get_manifest("synthetic-gestures").path.read_text()
-            .replace('generator = "eventkit.datasets.synthetic_gestures:generate_synthetic_gestures"\n', "")
-            + '\nmanual = true\ninstructions = "Ask the lab for it."\n'
-            + '[[files]]\nname = "DvsGesture.tar.gz"\nmd5 = "8a5c71fb11e24e5ca5b11866ca6c00a1"\narchive = "tar"\n')
-    # the [[files]] table must come after top-level keys: rebuild in a valid order
-    head, samples = text.split("[samples]", 1)
-    samples_body, files = samples.split("\nmanual = true", 1)
     mpath = tmp_path / "manual.toml"
-    mpath.write_text(head + "manual = true\ninstructions = \"Ask the lab for it.\"\n[samples]" + samples_body
-                     + "\n[[files]]" + files.split("[[files]]", 1)[1])
-    m = load_manifest(mpath)
+    mpath.write_text(MANUAL)
     with pytest.raises(DownloadError) as exc:
-        download_dataset(m, tmp_path / "root", progress=False)
+        download_dataset(load_manifest(mpath), tmp_path / "root", progress=False)
     msg = str(exc.value)
-    assert "Ask the lab" in msg and "DvsGesture.tar.gz" in msg
-    assert str(tmp_path / "root" / "synthetic-gestures" / "download") in msg
+    assert "Ask the lab" in msg and "DvsGesture.tar.gz" in msg and "https://example.org/data" in msg
+    assert str(tmp_path / "root" / "hand-fetched" / "download") in msg
     assert "8a5c71fb11e24e5ca5b11866ca6c00a1" in msg
