@@ -72,6 +72,23 @@ def scan(t, x, y, p, xmap, ymap, t_lo, t_hi, filter_time, use_map):  # pragma: n
 
 
 @njit(cache=True, nogil=True)
+def t_range(t):  # pragma: no cover - numba
+    """``(min(t), max(t))`` in one pass (``(0, 0)`` for an empty array)."""
+    n = t.shape[0]
+    if n == 0:
+        return np.int64(0), np.int64(0)
+    lo = t[0]
+    hi = t[0]
+    for i in range(1, n):
+        v = t[i]
+        if v < lo:
+            lo = v
+        elif v > hi:
+            hi = v
+    return lo, hi
+
+
+@njit(cache=True, nogil=True)
 def integrate_ranges(x, y, p, cmap, n_bins, di, channels, height, width, out, maxv):  # pragma: no cover
     """Fast path for ``split_by='number'`` with no filter and no spatial mapping.
 

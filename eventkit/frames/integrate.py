@@ -321,9 +321,11 @@ def to_frames(
 
     # Summary of the kept events (one pre-pass), only where the plan or the stats need it.
     by_time = mode in ("duration", "time_window") or (mode == "frames" and split_by == "time")
-    need_scan = filter_time or crops or (by_time and (lo is None or hi is None))
+    need_scan = filter_time or crops
     n_kept, n_time, n_crop, tmin, tmax = n_events, 0, 0, 0, 0
-    if need_scan:
+    if by_time and not need_scan:  # only the t range is needed; the main kernel validates
+        tmin, tmax = _kernels.t_range(t)
+    elif need_scan:
         n_kept, tmin, tmax, n_time, n_crop, bad = _kernels.scan(
             t, x, y, p, xmap, ymap, t_lo, t_hi, filter_time, crops
         )
