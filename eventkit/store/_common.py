@@ -1,0 +1,144 @@
+"""Pieces the frame store and the event store share: root attrs, key checks, opening for read."""
+
+from __future__ import annotations
+
+import datetime
+import os
+import shutil
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import zarr
+
+from .cache_key import cache_key
+from .errors import IncompleteStoreError, StoreMismatchError, StoreNotFoundError
+from .layout import FORMAT_VERSION, read_root_attrs, remove_partial_files
+
+TIMESTAMP_ATTRS = ("created", "finalized")
+
+
+def now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def eventkit_version() -> str:
+    from .. import __version__
+
+    return __version__
+
+
+def diff_inputs(old: Mapping[str, Any] | None, new: Mapping[str, Any]) -> str:
+    """Say which key inputs differ, e.g. ``params.frames: 16 -> 20``."""
+    if not old:
+        return "the stored key inputs are missing"
+    out = []
+    for k in sorted(set(old) | set(new)):
+        a, b = old.get(k), new.get(k)
+        if isinstance(a, Mapping) and isinstance(b, Mapping):
+            out += [f"{k}.{s}: {a.get(s)!r} -> {b.get(s)!r}" for s in sorted(set(a) | set(b)) if a.get(s) != b.get(s)]
+        elif a != b:
+            out.append(f"{k}: {a!r} -> {b!r}")
+    return "; ".join(out) or "no input differs (format or hashing changed)"
+
+
+def prepare_root(
+    path: Path, kind: str, inputs: dict[str, Any], attrs: dict[str, Any], *, overwrite: bool, check: tuple[str, ...]
+) -> tuple[zarr.Group, bool]:
+    """Create the root group, or check that an existing one has the same key and resume it.
+
+    Returns the group (opened read-write) and whether an existing store was resumed.
+    """
+    key = cache_key(inputs)
+    old = read_root_attrs(path)
+    if path.exists() and (overwrite or (old is None and not any(path.iterdir()))):
+        shutil.rmtree(path)
+        old = None
+    elif path.exists() and old is None:
+        raise StoreMismatchError(f"{path}: exists and is not an eventkit store; choose another path or delete it")
+    if old is not None:
+        if old.get("eventkit_store") != kind:
+            raise StoreMismatchError(f"{path}: holds a {old.get('eventkit_store')!r} store, not a {kind!r} store")
+        if old.get("cache_key") != key:
+            raise StoreMismatchError(
+                f"{path}: was built with other parameters ({diff_inputs(old.get('key_inputs'), inputs)}); "
+                f"convert to another path (see store_name) or pass overwrite=True to rebuild it"
+            )
+        for name in check:
+            if old.get(name) != attrs.get(name):
+                raise StoreMismatchError(
+                    f"{path}: {name} is {old.get(name)!r} on disk but {attrs.get(name)!r} was requested; "
+                    f"pass overwrite=True to rebuild it"
+                )
+        remove_partial_files(path)  # leftovers of a killed writer; never read, but keep the tree clean
+        return zarr.open_group(path, mode="r+", zarr_format=3), True
+    root = {
+        "eventkit_store": kind,
+        "format_version": FORMAT_VERSION,
+        "eventkit_version": eventkit_version(),
+        **attrs,
+        "key_inputs": inputs,
+        "cache_key": key,
+        "created": now(),
+        "complete": False,
+    }
+    return zarr.open_group(path, mode="w-", zarr_format=3, attributes=root), False
+
+
+def require_array(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
+    """Return ``group[name]``, creating it if a killed writer never got that far."""
+    if name in group:
+        arr = group[name]
+        if not isinstance(arr, zarr.Array) or arr.shape != tuple(kwargs["shape"]):
+            raise StoreMismatchError(f"{group.store}: array {group.path}/{name} has an unexpected shape or type")
+        return arr
+    return group.create_array(name, **kwargs)
+
+
+def open_root(
+    path: str | os.PathLike[str],
+    kind: str,
+    *,
+    allow_incomplete: bool,
+    expect_key: str | None,
+    expect_params: Mapping[str, Any] | None,
+) -> tuple[zarr.Group, dict[str, Any]]:
+    """Open a store for reading after checking kind, format version, completeness and key."""
+    from .cache_key import canonical_json
+
+    p = Path(path)
+    attrs = read_root_attrs(p)
+    if attrs is None or attrs.get("eventkit_store") != kind:
+        what = "no eventkit store" if attrs is None else f"a {attrs.get('eventkit_store')!r} store"
+        raise StoreNotFoundError(f"{p}: holds {what}; expected a {kind} store (convert a dataset first)")
+    if int(attrs.get("format_version", -1)) > FORMAT_VERSION:
+        raise StoreMismatchError(
+            f"{p}: store format {attrs.get('format_version')} is newer than this eventkit reads "
+            f"({FORMAT_VERSION}); upgrade eventkit"
+        )
+    if expect_key is not None and attrs.get("cache_key") != expect_key:
+        raise StoreMismatchError(
+            f"{p}: cache key {attrs.get('cache_key')} does not match the expected {expect_key}; "
+            f"the store was built with other parameters, convert again"
+        )
+    if expect_params is not None and canonical_json(attrs.get("params", {})) != canonical_json(expect_params):
+        old = attrs.get("params", {})
+        new = dict(expect_params)
+        diff = diff_inputs({"params": old}, {"params": new})
+        raise StoreMismatchError(f"{p}: was built with other parameters ({diff}); convert again with these")
+    if not attrs.get("complete") and not allow_incomplete:
+        raise IncompleteStoreError(
+            f"{p}: the store is incomplete (its conversion was interrupted or is still running); "
+            f"re-run the conversion to finish it, or open with allow_incomplete=True"
+        )
+    return zarr.open_group(p, mode="r", zarr_format=3), attrs
+
+
+def finalize_root(group: zarr.Group, done: Mapping[str, np.ndarray]) -> None:
+    """Set ``complete: true`` (last) once every split's ``done`` array is all ones."""
+    missing = {s: int((~d.astype(bool)).sum()) for s, d in done.items()}
+    if any(missing.values()):
+        left = ", ".join(f"{s}: {n}" for s, n in missing.items() if n)
+        raise IncompleteStoreError(f"{group.store}: cannot finalize, samples not written ({left}); write them first")
+    group.attrs.update({"finalized": now(), "complete": True})

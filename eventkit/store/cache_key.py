@@ -1,0 +1,68 @@
+"""The cache key: a sha256 of everything that changes a store's content.
+
+Tonic's ``DiskCachedDataset`` keys its cache by sample index only and SpikingJelly by a folder
+name, so both silently serve stale data after a parameter change. Here the key covers the
+dataset, its manifest version, the decoder versions, the frame parameters, the dtype, the sensor
+and the store format version; a writer or reader that asks for another key gets an error.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from collections.abc import Mapping
+from typing import Any
+
+__all__ = ["cache_key", "canonical_json", "key_inputs"]
+
+
+def canonical_json(value: Any) -> str:
+    """Serialise ``value`` to one canonical JSON string (sorted keys, no spaces, ASCII only).
+
+    Tuples become lists and NumPy scalars become Python numbers, so equal parameters written
+    in different ways give the same string.
+    """
+    return json.dumps(_plain(value), sort_keys=True, separators=(",", ":"), ensure_ascii=True, allow_nan=False)
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return {str(k): _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    if hasattr(value, "item") and callable(value.item) and getattr(value, "ndim", None) == 0:
+        return value.item()  # NumPy scalar
+    if value is None or isinstance(value, (bool, int, float, str)):
+        return value
+    raise TypeError(f"cannot put {type(value).__name__} {value!r} in a cache key; use JSON types")
+
+
+def key_inputs(
+    *,
+    kind: str,
+    dataset: str,
+    manifest_version: str | int | None,
+    decoder_versions: Mapping[str, str] | None,
+    params: Mapping[str, Any],
+    dtype: str,
+    sensor: tuple[int, int, int],
+    format_version: int,
+) -> dict[str, Any]:
+    """Collect the inputs of :func:`cache_key` into the plain dict that is hashed (and stored)."""
+    return _plain(
+        {
+            "kind": kind,
+            "dataset": dataset,
+            "manifest_version": manifest_version,
+            "decoder_versions": dict(decoder_versions or {}),
+            "params": dict(params),
+            "dtype": str(dtype),
+            "sensor": list(sensor),
+            "format_version": int(format_version),
+        }
+    )
+
+
+def cache_key(inputs: Mapping[str, Any]) -> str:
+    """Return the hex sha256 of the canonical JSON of ``inputs`` (see :func:`key_inputs`)."""
+    return hashlib.sha256(canonical_json(inputs).encode("ascii")).hexdigest()

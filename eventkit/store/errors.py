@@ -1,0 +1,38 @@
+"""Errors raised by the frame and event stores.
+
+Each subclasses :class:`eventkit.errors.EventkitError` and the builtin callers already catch, so
+``except ValueError`` / ``except FileNotFoundError`` keeps working. Messages name the store, say
+what is wrong and what to do.
+"""
+
+from __future__ import annotations
+
+from ..errors import EventkitError
+
+__all__ = [
+    "IncompleteStoreError",
+    "StoreError",
+    "StoreLockedError",
+    "StoreMismatchError",
+    "StoreNotFoundError",
+]
+
+
+class StoreError(EventkitError):
+    """Base class for store errors."""
+
+
+class StoreNotFoundError(StoreError, FileNotFoundError):
+    """The path holds no eventkit store (or a store of the other kind)."""
+
+
+class StoreMismatchError(StoreError, ValueError):
+    """The store on disk was built with other parameters (its cache key or shape differs)."""
+
+
+class IncompleteStoreError(StoreError, RuntimeError):
+    """The store (or the requested sample) has not been completely written."""
+
+
+class StoreLockedError(StoreError, RuntimeError):
+    """Another live writer holds the store's lock."""

@@ -1,0 +1,243 @@
+"""The optional event store: ragged events per sample, for users who transform events themselves.
+
+Same root attrs, cache key, lock and ``done``/``complete`` rules as the frame store; events are
+written one block of S samples at a time (see :mod:`eventkit.store.layout`).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterator, Mapping, Sequence
+from pathlib import Path
+from typing import Any, NamedTuple
+
+import numpy as np
+import zarr
+from zarr.abc.codec import BytesBytesCodec
+
+from ..events import EVENT_DTYPE, SensorSize, validate_events
+from ._common import finalize_root, open_root, prepare_root, require_array
+from .cache_key import key_inputs
+from .errors import IncompleteStoreError
+from .layout import FORMAT_VERSION, default_compressor
+from .writer import _lock
+
+__all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store"]
+
+EVENT_CHUNK = 1 << 20  # events per chunk of a block's columns
+
+
+class EventSample(NamedTuple):
+    """One stored sample: events of :data:`eventkit.events.EVENT_DTYPE`, label and id."""
+
+    events: np.ndarray
+    label: int
+    sample_id: str
+
+
+def create_event_store(
+    path: str | os.PathLike[str],
+    *,
+    splits: Mapping[str, int],
+    sensor: SensorSize | tuple[int, ...],
+    classes: Sequence[str],
+    dataset: str,
+    manifest_version: str | int | None = None,
+    decoder_versions: Mapping[str, str] | None = None,
+    params: Mapping[str, Any] | None = None,
+    samples_per_block: int = 64,
+    compressor: BytesBytesCodec | None = None,
+    lock: bool = True,
+    overwrite: bool = False,
+) -> EventStoreWriter:
+    """Create (or resume, if the cache key matches) an event store; arguments as ``create_store``.
+
+    ``params`` describe any transform applied to the events before storing (part of the key).
+    """
+    path = Path(path)
+    sensor = SensorSize.of(sensor)
+    params = dict(params or {})
+    compressor = compressor if compressor is not None else default_compressor()
+    inputs = key_inputs(
+        kind="events", dataset=dataset, manifest_version=manifest_version, decoder_versions=decoder_versions,
+        params=params, dtype=str(EVENT_DTYPE.descr), sensor=tuple(sensor), format_version=FORMAT_VERSION,
+    )  # fmt: skip
+    layout = {
+        "dataset": dataset,
+        "manifest_version": manifest_version,
+        "decoder_versions": dict(decoder_versions or {}),
+        "params": params,
+        "sensor": list(sensor),
+        "classes": list(classes),
+        "splits": {k: int(v) for k, v in splits.items()},
+        "samples_per_shard": int(samples_per_block),
+        "compressor": compressor.to_dict(),
+    }
+    held = _lock(path, lock)
+    try:
+        root, _ = prepare_root(path, "events", inputs, layout, overwrite=overwrite, check=("splits", "classes", "samples_per_shard"))
+        for split, n in layout["splits"].items():
+            g = root.require_group(split)
+            s = samples_per_block
+            require_array(g, "counts", shape=(n,), dtype="int64", chunks=(s,), fill_value=0)
+            require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1)
+            require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="")
+            require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0)
+            g.require_group("events")
+        return EventStoreWriter(path, root, held, compressor)
+    except BaseException:
+        if held is not None:
+            held.release()
+        raise
+
+
+class EventStoreWriter:
+    """Writes blocks of samples into an event store (one writer per block)."""
+
+    def __init__(self, path: Path, root: zarr.Group, lock: Any, compressor: BytesBytesCodec) -> None:
+        self.path = path
+        self.root = root
+        self._lock = lock
+        self._compressor = compressor
+        self.attrs = dict(root.attrs)
+        self.samples_per_block: int = self.attrs["samples_per_shard"]
+        self.cache_key: str = self.attrs["cache_key"]
+        self._done = {s: root[f"{s}/done"][:].astype(bool) for s in self.attrs["splits"]}
+
+    def n_blocks(self, split: str) -> int:
+        return -(-self.attrs["splits"][split] // self.samples_per_block)
+
+    def block_range(self, split: str, block: int) -> range:
+        """Sample indices held by ``block`` of ``split``."""
+        if not 0 <= block < self.n_blocks(split):
+            raise IndexError(f"block {block} out of range for split {split!r} ({self.n_blocks(split)} blocks)")
+        lo = block * self.samples_per_block
+        return range(lo, min(lo + self.samples_per_block, self.attrs["splits"][split]))
+
+    def missing(self, split: str) -> np.ndarray:
+        return np.flatnonzero(~self._done[split])
+
+    def missing_blocks(self, split: str) -> np.ndarray:
+        return np.unique(self.missing(split) // self.samples_per_block)
+
+    def write_block(self, split: str, block: int, samples: Sequence[tuple[np.ndarray, int, str]]) -> None:
+        """Write every sample of one block: ``(events, label, sample_id)`` in index order (idempotent)."""
+        rng = self.block_range(split, block)
+        if len(samples) != len(rng):
+            raise ValueError(f"block {block} of split {split!r} holds {len(rng)} samples, got {len(samples)}")
+        evs = [validate_events(np.asarray(s[0]), tuple(self.attrs["sensor"])) for s in samples]
+        g = self.root[split]
+        sl = slice(rng.start, rng.stop)
+        if self._done[split][sl].any():
+            g["done"][sl] = 0
+            self._done[split][sl] = False
+        cat = np.concatenate(evs) if evs else np.zeros(0, EVENT_DTYPE)
+        bg = g["events"].require_group(str(block))
+        for name in "txyp":
+            if name in bg:
+                del bg[name]  # the event count may differ from a killed earlier attempt
+            chunk = max(1, min(EVENT_CHUNK, cat.size))
+            bg.create_array(name, data=np.ascontiguousarray(cat[name]), chunks=(chunk,), compressors=self._compressor)
+        g["counts"][sl] = np.array([e.size for e in evs], dtype=np.int64)
+        g["labels"][sl] = np.array([int(s[1]) for s in samples], dtype=np.int64)
+        g["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
+        g["done"][sl] = 1  # last
+        self._done[split][sl] = True
+
+    def finalize(self) -> None:
+        """Set ``complete`` once every sample is written, then unlock."""
+        self._done = {s: self.root[f"{s}/done"][:].astype(bool) for s in self.attrs["splits"]}
+        finalize_root(self.root, self._done)
+        self.close()
+
+    def close(self) -> None:
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self) -> EventStoreWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+
+def open_event_store(
+    path: str | os.PathLike[str], *, allow_incomplete: bool = False, expect_key: str | None = None,
+    expect_params: Mapping[str, Any] | None = None,
+) -> EventStore:  # fmt: skip
+    """Open an event store for reading; errors as :func:`eventkit.store.open_store`."""
+    return EventStore(path, allow_incomplete=allow_incomplete, expect_key=expect_key, expect_params=expect_params)
+
+
+class EventStore(Mapping[str, "EventSplit"]):
+    """A read-only event store: split name -> :class:`EventSplit`."""
+
+    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
+        self.path = Path(path)
+        self._options = options
+        self._group, self.attrs = open_root(self.path, "events", **options)
+
+    @property
+    def classes(self) -> list[str]:
+        return list(self.attrs["classes"])
+
+    @property
+    def sensor(self) -> SensorSize:
+        return SensorSize(*self.attrs["sensor"])
+
+    @property
+    def params(self) -> dict[str, Any]:
+        return dict(self.attrs["params"])
+
+    def __getitem__(self, split: str) -> EventSplit:
+        if split not in self.attrs["splits"]:
+            raise KeyError(f"unknown split {split!r}; {self.path} has {sorted(self.attrs['splits'])}")
+        return EventSplit(self._group[split], split, int(self.attrs["samples_per_shard"]))
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.attrs["splits"])
+
+    def __len__(self) -> int:
+        return len(self.attrs["splits"])
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (EventStore._reopen, (self.path, self._options))
+
+    @staticmethod
+    def _reopen(path: Path, options: dict[str, Any]) -> EventStore:
+        return EventStore(path, **options)
+
+
+class EventSplit:
+    """One split of an event store: ``split[i]`` -> :class:`EventSample`; ``offsets`` are global."""
+
+    def __init__(self, group: zarr.Group, name: str, samples_per_block: int) -> None:
+        self.name = name
+        self._group = group
+        self._s = samples_per_block
+        self.done = group["done"][:].astype(bool)
+        self.counts: np.ndarray = group["counts"][:]
+        self.labels: np.ndarray = group["labels"][:]
+        self.sample_ids: np.ndarray = group["sample_ids"][:]
+        # Global offsets as if all samples were concatenated: offsets[i]:offsets[i+1] is sample i.
+        self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
+
+    def __len__(self) -> int:
+        return int(self.counts.size)
+
+    def __getitem__(self, index: int) -> EventSample:
+        n = len(self)
+        i = int(index) + n if int(index) < 0 else int(index)
+        if not 0 <= i < n:
+            raise IndexError(f"sample index {index} out of range for split {self.name!r} of {n} samples")
+        if not self.done[i]:
+            raise IncompleteStoreError(f"sample {i} of split {self.name!r} has not been written yet")
+        b = i // self._s
+        lo = int(self.offsets[i] - self.offsets[b * self._s])
+        hi = lo + int(self.counts[i])
+        cols = self._group[f"events/{b}"]
+        out = np.empty(hi - lo, dtype=EVENT_DTYPE)
+        for name in "txyp":
+            out[name] = cols[name][lo:hi]
+        return EventSample(out, int(self.labels[i]), str(self.sample_ids[i]))
