@@ -71,7 +71,7 @@ def _forward_kernel(kind: int, hard: bool, decay_input: bool, out: int, tr: bool
                     store_h: bool, store_v: bool):
     """Compile the fused forward for one configuration (closure values are constants)."""
 
-    @numba.njit(parallel=True, cache=False, nogil=True)
+    @numba.njit(parallel=True, cache=True, nogil=True)
     def fwd(x, v0, th, vr, dec, one, zero, h_out, y_out, vseq_out, v_last):
         T, M = x.shape
         nb = (M + BLOCK - 1) // BLOCK
@@ -122,7 +122,7 @@ def _backward_kernel(kind: int, hard: bool, decay_input: bool, detach: bool, sur
                      out: int, tr: bool, has_gvs: bool):
     """Compile the fused backward for one configuration."""
 
-    @numba.njit(parallel=True, cache=False, nogil=True)
+    @numba.njit(parallel=True, cache=True, nogil=True)
     def bwd(h, v0, gy, gvl, gvs, th, vr, dec, a1, a2, one, zero, gx, gv0, gk_part):
         T, M = h.shape
         nb = (M + BLOCK - 1) // BLOCK
