@@ -23,6 +23,17 @@ Rules
     ``root``, ``lists = { train = "train_label.txt", ... }``, ``suffix``: one sample per list line
     ``<relative path> [label]``; label from the second column (``label_from = "column"``) or from
     the first folder of the path (``label_from = "parent_dir"``, matched to ``class_dirs``).
+``filename_token``
+    ``root``, ``suffix``, ``class_tokens`` (one per class), optional ``separator`` (default ``_``)
+    and ``token`` (default 1): every file under ``root`` (any depth) whose name ends with
+    ``suffix`` is a sample of split ``all``; its label is the position in ``class_tokens`` of
+    token ``token`` of the file name split on ``separator`` (NAV Gesture: ``user01_do_...`` ->
+    ``do``). A file whose token is not listed is an error naming the file.
+``per_split``
+    one sub-table per split, each naming another rule and its options for that split alone
+    (``[samples.train] rule = "class_folders" ...``, ``[samples.test] rule = "label_lists" ...``),
+    for datasets whose splits are laid out differently (ES-ImageNet: train in class folders,
+    val listed in ``vallabel.txt``). ``transform`` stays at the top level.
 
 Optional for every rule: ``transform = { flip_x = true, flip_y = true, swap_xy = true,
 invert_p = true, rebase_t = true }`` applied after decoding, to reproduce a dataset's published
@@ -238,11 +249,89 @@ def _list_samples(m: DatasetManifest, root: Path) -> list[Sample]:
     return out
 
 
+# -- filename_token -------------------------------------------------------------------------
+
+def _validate_token(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    _need(opts, "suffix", str, path)
+    tokens = opts.get("class_tokens")
+    if (not isinstance(tokens, list) or len(tokens) != len(classes)
+            or not all(isinstance(t, str) and t for t in tokens) or len(set(tokens)) != len(tokens)):
+        raise ManifestError(
+            f"{path}: field 'samples.class_tokens': needs one unique file-name token per class ({len(classes)})"
+        )
+    sep = opts.get("separator", "_")
+    if not isinstance(sep, str) or not sep:
+        raise ManifestError(f"{path}: field 'samples.separator': expected a non-empty string, got {sep!r}")
+    tok = opts.get("token", 1)
+    if not isinstance(tok, int) or isinstance(tok, bool) or tok < 0:
+        raise ManifestError(f"{path}: field 'samples.token': expected a non-negative integer, got {tok!r}")
+    if tuple(splits) != ("all",):
+        raise ManifestError(f"{path}: field 'splits': the filename_token rule has one split, ['all']")
+
+
+def _token_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    opts = m.samples
+    base = root / opts.get("root", "")
+    if not base.is_dir():
+        raise _missing(base, "data folder", m)
+    suffix, sep, tok = opts["suffix"], opts.get("separator", "_"), opts.get("token", 1)
+    index = {t: i for i, t in enumerate(opts["class_tokens"])}
+    files = sorted(
+        (p for p in base.rglob(f"*{suffix}") if p.is_file()),
+        key=lambda p: [_natural_key(part) for part in p.relative_to(base).parts],
+    )
+    out: list[Sample] = []
+    for f in files:
+        parts = f.name.split(sep)
+        token = parts[tok] if tok < len(parts) else None
+        if token not in index:
+            raise ManifestError(
+                f"{f}: file-name token {tok} (split on {sep!r}) is {token!r}, not one of "
+                f"{list(index)} (dataset {m.name!r})"
+            )
+        out.append(Sample("all", f.relative_to(base).as_posix(), index[token], f))
+    return out
+
+
+# -- per_split ------------------------------------------------------------------------------
+
+def _validate_per_split(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
+    for split in splits:
+        sub = opts.get(split)
+        if not isinstance(sub, dict):
+            raise ManifestError(f"{path}: field 'samples.{split}': the per_split rule needs a table for each split")
+        rule = sub.get("rule")
+        if rule not in RULES or rule == "per_split":
+            known = sorted(r for r in RULES if r != "per_split")
+            raise ManifestError(f"{path}: field 'samples.{split}.rule': unknown rule {rule!r}; known: {known}")
+        if "transform" in sub:
+            raise ManifestError(f"{path}: field 'samples.{split}.transform': put transform at the top of [samples]")
+        try:
+            RULES[rule].validate(sub, classes, (split,), path)
+        except ManifestError as err:
+            raise ManifestError(str(err).replace("field 'samples.", f"field 'samples.{split}.")) from None
+    extra = [k for k, v in opts.items() if isinstance(v, dict) and k not in splits and k != "transform"]
+    if extra:
+        raise ManifestError(f"{path}: field 'samples.{extra[0]}': not one of the splits {list(splits)}")
+
+
+def _per_split_samples(m: DatasetManifest, root: Path) -> list[Sample]:
+    from dataclasses import replace
+
+    out: list[Sample] = []
+    for split in m.splits:
+        sub = m.samples[split]
+        out += RULES[sub["rule"]].samples(replace(m, samples=sub, splits=(split,)), root)
+    return out
+
+
 RULES: dict[str, Rule] = {
     "dvs128_gesture": Rule(_validate_gesture, _gesture_samples),
     "class_folders": Rule(_validate_folders, _folder_samples),
     "h5_samples": Rule(_validate_h5, _h5_samples),
     "label_lists": Rule(_validate_lists, _list_samples),
+    "filename_token": Rule(_validate_token, _token_samples),
+    "per_split": Rule(_validate_per_split, _per_split_samples),
 }
 
 
