@@ -18,7 +18,7 @@ Rows (T = 16 frames, D = W = 400 ms, 25 k events per window):
   include_incomplete=False)`` vs Tonic ``ToFrame`` with the same parameters (same windows).
 
 Method: single thread; one warm-up call each (numba compile), then ``--repeat`` interleaved
-rounds, median per callable. ``--clock cpu`` (default) times each call with the calling thread's
+rounds with the garbage collector paused (as ``timeit`` does), median per callable. ``--clock cpu`` (default) times each call with the calling thread's
 CPU time (``time.thread_time``; every callable runs entirely in that thread), which keeps the
 ratios honest on a shared, busy machine where wall time also counts time spent descheduled;
 ``--clock wall`` uses ``time.perf_counter``. M ev/s = input events / median seconds.
@@ -93,12 +93,16 @@ def measure(fns: dict, repeat: int, clock) -> dict[str, tuple[float | None, obje
         except Exception as exc:  # noqa: BLE001 - reported in the table
             errs[name] = f"{type(exc).__name__}: {exc}"[:80]
     live = [k for k in fns if k not in errs]
-    for _ in range(repeat):
-        for name in live:
-            gc.collect()
-            t0 = clock()
-            fns[name]()
-            times[name].append(clock() - t0)
+    gc.collect()
+    gc.disable()  # as timeit does; a collection right before a call evicts the caches it uses
+    try:
+        for _ in range(repeat):
+            for name in live:
+                t0 = clock()
+                fns[name]()
+                times[name].append(clock() - t0)
+    finally:
+        gc.enable()
     return {k: (statistics.median(times[k]) if times[k] else None, outs.get(k), errs.get(k)) for k in fns}
 
 
