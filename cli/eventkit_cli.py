@@ -215,6 +215,65 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 
 
 @main.command()
+@click.argument("name", required=False)
+@click.option("--frames", "-T", type=click.IntRange(min=1), default=None, help="Fixed number of frames T per sample.")
+@click.option("--split-by", type=click.Choice(["number", "time"]), default="number", show_default=True,
+              help="With --frames: equal event counts or equal durations (SpikingJelly 2.0 semantics).")
+@click.option("--duration", type=click.IntRange(min=1), default=None, help="Frame length in µs (variable T, padded).")
+@click.option("--dtype", default="uint16", show_default=True, help="Integer count dtype (counts saturate).")
+@click.option("--downsample", type=click.IntRange(min=1), default=None, help="Integer spatial factor (128 -> 32 with 4).")
+@click.option("--binary", is_flag=True, help="0/1 spike frames instead of counts.")
+@click.option("--events", "events_store", is_flag=True, help="Write the event store (ragged events) instead of frames.")
+@click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
+              help="Convert an already-extracted copy (e.g. SpikingJelly's extract/ folder); no download.")
+@click.option("--out", type=click.Path(path_type=Path), default=None, help="Store path (default under --root).")
+@click.option("--executor", type=click.Choice(["dask", "serial"]), default="dask", show_default=True)
+@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers (default: CPU cores).")
+@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@click.option("--overwrite", is_flag=True, help="Rebuild a store made with other parameters instead of refusing.")
+@click.option("--quiet", is_flag=True, help="No progress bars.")
+@ROOT_OPTION
+@MANIFEST_OPTION
+@user_errors
+def convert(name, frames, split_by, duration, dtype, downsample, binary, events_store, from_dir, out, executor,
+            workers, scheduler, overwrite, quiet, root, manifest_file) -> None:
+    """Convert a dataset into a chunked, compressed Zarr frame store (resumable, parallel).
+
+    Re-running after an interruption converts only the missing samples. Samples that fail (a
+    corrupt recording) are listed with the reason while the rest completes.
+
+    \b
+    Examples:
+      eventkit convert dvs128-gesture --frames 16 --split-by number
+      eventkit convert dvs128-gesture --duration 50000 --downsample 4
+      eventkit convert dvs128-gesture --frames 16 --from ~/spikingjelly/DVS128Gesture/extract
+      eventkit convert es-imagenet --frames 8 --scheduler tcp://10.0.0.5:8786
+    """
+    from eventkit.pipeline import convert as run_convert
+
+    if not events_store and (frames is None) == (duration is None):
+        raise click.UsageError("give exactly one of --frames T or --duration US (or --events)")
+    m = _manifest(name, manifest_file)
+    report = run_convert(
+        m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample, binary=binary,
+        events=events_store, root=root, from_dir=from_dir, out=out, executor=executor, workers=workers,
+        scheduler=scheduler, progress=not quiet, overwrite=overwrite,
+    )
+    total = sum(report.samples.values())
+    split_counts = ", ".join(f"{k} {v}" for k, v in report.samples.items())
+    click.echo(f"{m.name}: {total} samples ({split_counts}); converted {report.converted}, "
+               f"already there {report.skipped}")
+    for f in report.failures:
+        click.echo(f"FAILED {f.split}/{f.sample_id}: {f.source}: {f.reason}", err=True)
+    if report.failures:
+        raise click.ClickException(
+            f"{len(report.failures)} sample(s) failed; the store {report.store} is incomplete. "
+            "Fix or replace the files above and run the same command again: only the missing samples are converted."
+        )
+    click.echo(f"store: {report.store}")
+
+
+@main.command()
 def formats() -> None:
     """List the event file formats eventkit decodes."""
     from eventkit.io import FORMATS

@@ -17,6 +17,26 @@ try:
 except PackageNotFoundError:  # running from a source tree without installing
     __version__ = "0.0.0+unknown"
 
+# Heavier parts (Numba kernels, zarr, the pipeline) load on first use, so `import eventkit` and
+# `eventkit info` stay fast.
+_LAZY = {
+    "to_frames": ("eventkit.frames", "to_frames"),
+    "open_store": ("eventkit.store", "open_store"),
+    "convert": ("eventkit.pipeline", "convert"),
+}
+
+
+def __getattr__(name: str):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        value = getattr(importlib.import_module(module), attr)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'eventkit' has no attribute {name!r}")
+
+
 __all__ = [
     "EVENT_DTYPE",
     "FORMATS",
@@ -28,8 +48,11 @@ __all__ = [
     "SensorSize",
     "UnknownFormatError",
     "__version__",
+    "convert",
     "guess_format",
     "make_events",
+    "open_store",
     "read_events",
+    "to_frames",
     "validate_events",
 ]

@@ -22,7 +22,8 @@ from .errors import IncompleteStoreError
 from .layout import FORMAT_VERSION, default_compressor
 from .writer import _lock
 
-__all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store"]
+__all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store",
+           "open_event_store_writer"]
 
 EVENT_CHUNK = 1 << 20  # events per chunk of a block's columns
 
@@ -160,6 +161,25 @@ class EventStoreWriter:
 
     def __exit__(self, *exc: object) -> None:
         self.close()
+
+
+def open_event_store_writer(path: str | os.PathLike[str], *, expect_key: str | None = None) -> EventStoreWriter:
+    """Open an existing event store for a pipeline worker that writes whole blocks (no lock taken:
+    the coordinator holds it, and each block is written by exactly one worker)."""
+    from zarr.registry import get_codec_class
+
+    from .errors import StoreMismatchError, StoreNotFoundError
+    from .layout import read_root_attrs
+
+    path = Path(path)
+    attrs = read_root_attrs(path)
+    if attrs is None or attrs.get("eventkit_store") != "events":
+        raise StoreNotFoundError(f"{path}: holds no eventkit event store; create it with create_event_store")
+    if expect_key is not None and attrs.get("cache_key") != expect_key:
+        raise StoreMismatchError(f"{path}: cache key {attrs.get('cache_key')} does not match {expect_key}")
+    spec = attrs.get("compressor")
+    compressor = get_codec_class(spec["name"]).from_dict(spec) if spec else default_compressor()
+    return EventStoreWriter(path, zarr.open_group(path, mode="r+", zarr_format=3), None, compressor)
 
 
 def open_event_store(

@@ -1,0 +1,220 @@
+"""``eventkit.convert``: a dataset -> a Zarr frame store (or event store), resumable, in parallel."""
+
+from __future__ import annotations
+
+import logging
+import os
+from collections import defaultdict
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from ..datasets.layouts import Sample, iter_samples
+from ..datasets.manifest import DatasetManifest
+from ..datasets.prepare import dataset_dir, download_dataset
+from ..datasets.registry import get_manifest
+from ..errors import DatasetNotFoundError
+from .executors import get_executor
+from .plan import Failure, ShardTask
+from .spec import FrameSpec
+from .stages import convert_shard, sample_span
+
+__all__ = ["ConversionReport", "convert"]
+
+log = logging.getLogger("eventkit")
+
+
+@dataclass
+class ConversionReport:
+    """What a conversion did."""
+
+    store: Path
+    samples: dict[str, int]
+    converted: int = 0  # samples written by this run (0 when the store was already complete)
+    skipped: int = 0  # samples already in the store from an earlier run
+    failures: list[Failure] = field(default_factory=list)
+    complete: bool = False
+
+
+def _decoder_versions(manifest: DatasetManifest) -> dict[str, str]:
+    from .. import __version__
+
+    # A decoder fix must not be served from a stale cache: the eventkit version stands in for
+    # the decoder's version in the cache key.
+    return {manifest.decoder: __version__}
+
+
+def _group(samples: list[Sample], split: str, per_shard: int) -> list[tuple[int, tuple[tuple[int, Sample], ...]]]:
+    indexed = [(i, s) for i, s in enumerate(samples) if s.split == split]
+    return [
+        (k // per_shard, tuple(indexed[k : k + per_shard])) for k in range(0, len(indexed), per_shard)
+    ]
+
+
+def convert(
+    dataset: str | os.PathLike[str] | DatasetManifest,
+    *,
+    frames: int | None = None,
+    split_by: str = "number",
+    duration: int | None = None,
+    dtype: str = "uint16",
+    downsample: int | None = None,
+    binary: bool = False,
+    events: bool = False,
+    root: str | os.PathLike[str] | None = None,
+    from_dir: str | os.PathLike[str] | None = None,
+    out: str | os.PathLike[str] | None = None,
+    executor: str = "dask",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> ConversionReport:
+    """Convert every sample of a dataset into a Zarr frame store (or, with ``events=True``, an event store).
+
+    The job resumes: samples already in the store are skipped, so re-running after a crash or a
+    kill finishes only what is missing. Per-sample failures (a corrupt recording) are listed in
+    the report while every other sample is converted; the store is marked complete only when
+    every sample is in it.
+
+    Parameters
+    ----------
+    dataset
+        Bundled dataset name, manifest path or loaded manifest.
+    frames, split_by, duration, dtype, downsample, binary
+        Frame parameters (see :func:`eventkit.to_frames`): ``frames=T`` with ``split_by``
+        ``"number"`` or ``"time"``, or ``duration=D`` µs (variable T, padded to the longest).
+    events
+        Write the event store (ragged events + offsets) instead of frames.
+    root
+        Data root (see :func:`eventkit.datasets.prepare.data_root`).
+    from_dir
+        Convert an already-extracted copy (e.g. SpikingJelly's ``extract/`` folder) without
+        downloading.
+    out
+        Store path (default ``<root>/<dataset>/stores/<name from the parameters>``).
+    executor
+        ``"dask"`` (default: a local cluster of processes, or the cluster at ``scheduler``) or
+        ``"serial"``.
+    workers
+        Local Dask worker processes (default: one per core).
+    scheduler
+        Address of an existing Dask scheduler.
+    progress
+        Show a progress bar.
+    overwrite
+        Rebuild a store whose parameters differ instead of refusing.
+
+    Returns
+    -------
+    ConversionReport
+
+    Raises
+    ------
+    StoreMismatchError
+        The store at ``out`` was made with other parameters (and ``overwrite`` is False).
+    StoreLockedError
+        Another conversion is writing this store.
+    DatasetNotFoundError, DownloadError
+        The data is missing and cannot be fetched (the message says how to get it).
+    """
+    from ..store import create_store
+    from ..store.event_store import create_event_store
+    from ..store.layout import store_name
+
+    m = dataset if isinstance(dataset, DatasetManifest) else get_manifest(dataset)
+    spec = None if events else FrameSpec(frames, split_by, duration, dtype, downsample, binary)
+    if from_dir is not None:
+        data = Path(from_dir)
+        if not data.is_dir():
+            raise DatasetNotFoundError(f"{data}: --from folder does not exist")
+    else:
+        data = download_dataset(m, root, progress=progress)
+    samples = iter_samples(m, data)
+    counts = {s: sum(1 for x in samples if x.split == s) for s in m.splits}
+    if not samples:
+        raise DatasetNotFoundError(f"{data}: no samples of {m.name!r} found; is this the extracted dataset folder?")
+    params: dict[str, Any] = {} if spec is None else spec.params()
+    name = store_name({"events": True} if events else params, kind="events" if events else "frames")
+    store_path = Path(out) if out is not None else dataset_dir(m, root) / "stores" / name
+    common = dict(
+        splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=m.version,
+        decoder_versions=_decoder_versions(m), overwrite=overwrite,
+    )
+
+    ex = get_executor(executor, workers=workers, scheduler=scheduler)
+    try:
+        if events:
+            writer = create_event_store(store_path, sensor=m.sensor, **common)
+            per_shard = writer.samples_per_block
+            missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
+        else:
+            sensor = spec.sensor_out(m.sensor)
+            t_max = _t_max(spec, m, samples, ex)
+            writer = create_store(store_path, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
+            per_shard = writer.samples_per_shard
+            missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
+        report = ConversionReport(store_path, counts)
+        tasks = []
+        for split in m.splits:
+            split_samples = [s for s in samples if s.split == split]
+            for shard, group in _group(split_samples, split, per_shard):
+                if any(i in missing[split] for i, _ in group):
+                    tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
+                                           "events" if events else "frames"))
+        todo = sum(len(t.samples) for t in tasks)
+        report.skipped = sum(counts.values()) - todo
+        with _bar(todo, progress, f"convert {m.name}") as bar:
+            for task, result in ex.map_unordered(convert_shard, tasks):
+                if isinstance(result, BaseException):
+                    reason = f"{type(result).__name__}: {result}"
+                    report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for _, s in task.samples]
+                else:
+                    report.converted += result.written
+                    report.failures += list(result.failures)
+                bar.update(len(task.samples))
+        if not report.failures:
+            writer.finalize()
+            report.complete = True
+        else:
+            writer.close()
+    finally:
+        ex.close()
+    return report
+
+
+def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> int:
+    if spec.frames is not None:
+        return spec.frames
+    by_file: dict[Path, list[Sample]] = defaultdict(list)
+    for s in samples:
+        by_file[s.source].append(s)
+    groups = list(by_file.values())
+    spans: list[int] = []
+    for _, result in ex.map_unordered(_spans_of, [(m, g) for g in groups]):
+        if not isinstance(result, BaseException):
+            spans += [s for s in result if s is not None]
+    return max((spec.t_bound(s) for s in spans), default=1)
+
+
+def _spans_of(job: tuple[DatasetManifest, list[Sample]]) -> list[int | None]:
+    return sample_span(*job)
+
+
+class _NoBar:
+    def update(self, n: int) -> None:
+        pass
+
+    def __enter__(self) -> _NoBar:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        pass
+
+
+def _bar(total: int, enabled: bool, desc: str):
+    if not enabled:
+        return _NoBar()
+    from tqdm.auto import tqdm
+
+    return tqdm(total=total, unit="sample", desc=desc, leave=False)

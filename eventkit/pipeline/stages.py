@@ -1,0 +1,107 @@
+"""The work of one task: decode, integrate and write one shard. Pure functions of their inputs."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+
+from ..datasets.layouts import Sample, load_sample_events
+from ..datasets.manifest import DatasetManifest
+from ..errors import EventkitError
+from ..events import EventArray
+from .plan import Failure, ShardResult, ShardTask
+
+__all__ = ["convert_shard", "sample_span"]
+
+
+class _RecordingCache:
+    """Keeps the last decoded recording: samples cut from one recording are adjacent, so each
+    long recording is decoded once per shard while memory holds one recording at a time."""
+
+    def __init__(self, manifest: DatasetManifest) -> None:
+        self.manifest = manifest
+        self.path: os.PathLike | None = None
+        self.events: EventArray | None = None
+
+    def events_of(self, sample: Sample) -> EventArray:
+        if sample.start_us is None:  # one file, one sample: nothing to share
+            return load_sample_events(self.manifest, sample)
+        if self.path != sample.source:
+            from ..io import read_events
+
+            self.events = None  # release the previous recording before decoding the next
+            self.events = read_events(sample.source, format=self.manifest.decoder)
+            self.path = sample.source
+        return load_sample_events(self.manifest, sample, self.events)
+
+
+# What a broken sample may raise: our own errors (corrupt file, bad labels) and OS errors
+# (unreadable file). Anything else is a bug and should stop the job loudly.
+_SAMPLE_ERRORS = (EventkitError, OSError, ValueError)
+
+
+def convert_shard(task: ShardTask) -> ShardResult:
+    """Decode, integrate and write every sample of ``task``'s shard; list the samples that failed.
+
+    The shard is written in one go when every sample converts; otherwise the good samples are
+    written one by one and the failed ones stay missing, so a re-run retries only them.
+    """
+    cache = _RecordingCache(task.manifest)
+    good: list[tuple[int, np.ndarray | EventArray, int, str]] = []
+    failures: list[Failure] = []
+    sensor = task.manifest.sensor
+    for index, sample in task.samples:
+        try:
+            events = cache.events_of(sample)
+            payload = events if task.kind == "events" else task.spec.integrate(events, sensor)
+        except _SAMPLE_ERRORS as err:
+            failures.append(Failure(task.split, sample.sample_id, str(sample.source), str(err)))
+            continue
+        good.append((index, payload, sample.label, sample.sample_id))
+    if task.kind == "events":
+        _write_events(task, good, failures)
+    else:
+        _write_frames(task, good, failures)
+    return ShardResult(task.split, task.shard, len(good), tuple(failures))
+
+
+def _write_frames(task: ShardTask, good, failures) -> None:
+    from ..store import open_store_writer
+
+    writer = open_store_writer(task.store_path, lock=False, expect_key=task.cache_key)
+    if not failures:
+        writer.write_shard(task.split, task.shard, [(f, label, sid) for _, f, label, sid in good])
+    else:
+        for index, f, label, sid in good:
+            writer.write_sample(task.split, index, f, label, sid)
+
+
+def _write_events(task: ShardTask, good, failures) -> None:
+    from ..store.event_store import open_event_store_writer
+
+    writer = open_event_store_writer(task.store_path, expect_key=task.cache_key)
+    if failures:  # event blocks are written whole; a block with a broken sample waits for a fix
+        return
+    writer.write_block(task.split, task.shard, [(ev, label, sid) for _, ev, label, sid in good])
+
+
+def sample_span(manifest: DatasetManifest, samples: list[Sample]) -> list[int | None]:
+    """Time span (t_last - t_first, µs) of each sample, decoding only those without a window.
+
+    Used to bound the number of frames in duration mode. None marks a sample that failed to
+    decode (the conversion reports it later).
+    """
+    cache = _RecordingCache(manifest)
+    out: list[int | None] = []
+    for s in samples:
+        if s.start_us is not None and not manifest.samples.get("transform", {}).get("rebase_t"):
+            out.append(max(s.end_us - s.start_us - 1, 0))
+            continue
+        try:
+            ev = cache.events_of(s)
+        except _SAMPLE_ERRORS:
+            out.append(None)
+            continue
+        out.append(int(ev["t"].max() - ev["t"].min()) if ev.size else 0)
+    return out
