@@ -31,6 +31,7 @@ class ManifestFile:
     remote: RemoteFile
     archive: str  # one of _ARCHIVES
     role: str = ""  # free text: "recordings", "labels", "readme" ...
+    nested: dict[str, str] | None = None  # {glob, into}: archives inside this archive to extract too
 
     @property
     def filename(self) -> str:
@@ -106,8 +107,14 @@ def _file(doc: dict, path: Path, i: int, dataset_manual: bool, dataset_instructi
     if archive not in _ARCHIVES:
         raise _err(path, where + "archive", f"must be one of {list(_ARCHIVES)}, got {archive!r}")
     instructions = doc.get("instructions", dataset_instructions)
+    nested = doc.get("nested")
+    if nested is not None:
+        if (not isinstance(nested, dict) or not isinstance(nested.get("glob"), str)
+                or nested.get("into", "here") not in ("here", "stem") or archive == "none"):
+            raise _err(path, where + "nested", "must be { glob = '<pattern>', into = 'here' | 'stem' } on an archive")
+        nested = {"glob": nested["glob"], "into": nested.get("into", "here")}
     remote = RemoteFile(filename, urls, size, hashes, manual, instructions)
-    return ManifestFile(remote, archive, str(doc.get("role", "")))
+    return ManifestFile(remote, archive, str(doc.get("role", "")), nested)
 
 
 def load_manifest(path: str | os.PathLike[str]) -> DatasetManifest:

@@ -117,12 +117,38 @@ def download_dataset(
     ]
     if missing_manual:
         raise DownloadError(manual_instructions(m, ddir, missing_manual))
+    xdir.mkdir(parents=True, exist_ok=True)
     for f in m.files:
         path = download(f.remote, ddir, progress=progress, session=session)
-        if f.archive != "none":
-            extract(path, xdir)
-    xdir.mkdir(parents=True, exist_ok=True)
+        if f.archive == "none":
+            if f.role != "rar-volume":  # volumes are read through part 1, not used on their own
+                _link_into(path, xdir / f.filename)
+            continue
+        extract(path, xdir)
+        if f.nested:
+            _extract_nested(xdir, f.nested)
     return xdir
+
+
+def _link_into(src: Path, dst: Path) -> None:
+    """Make a plain downloaded file (a label list, say) visible in ``extract/`` without copying it."""
+    if dst.exists() or dst.is_symlink():
+        if dst.is_file() and os.path.samefile(src, dst):
+            return
+        dst.unlink()  # our own earlier link to an older download
+    try:
+        os.link(src, dst)
+    except OSError:  # another filesystem: a symlink is as good for reading
+        dst.symlink_to(src.resolve())
+
+
+def _extract_nested(xdir: Path, nested: dict[str, str]) -> None:
+    """Extract the archives inside an extracted archive (zips of zips: ASL-DVS, NAV, HARDVS, N-CARS)."""
+    for inner in sorted(xdir.glob(nested["glob"])):
+        if not inner.is_file():
+            continue
+        target = inner.parent if nested["into"] == "here" else inner.parent / inner.name.split(".")[0]
+        extract(inner, target)
 
 
 def _generate(m: DatasetManifest, xdir: Path) -> Path:

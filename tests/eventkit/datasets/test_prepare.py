@@ -119,3 +119,65 @@ def test_manual_dataset_says_what_to_fetch_and_where(tmp_path) -> None:
     assert "Ask the lab" in msg and "DvsGesture.tar.gz" in msg and "https://example.org/data" in msg
     assert str(tmp_path / "root" / "hand-fetched" / "download") in msg
     assert "8a5c71fb11e24e5ca5b11866ca6c00a1" in msg
+
+
+def test_nested_archives_and_plain_files_land_in_extract(tmp_path) -> None:
+    import zipfile
+
+    inner_dir = tmp_path / "inner"
+    inner_dir.mkdir()
+    for k in ("action_001", "action_002"):
+        with zipfile.ZipFile(inner_dir / f"{k}.zip", "w") as z:
+            z.writestr("s0.npz", b"not really npz: extraction only")
+    outer = tmp_path / "srv" / "MINI.zip"
+    outer.parent.mkdir()
+    with zipfile.ZipFile(outer, "w") as z:
+        for k in ("action_001", "action_002"):
+            z.write(inner_dir / f"{k}.zip", f"MINI/{k}.zip")
+    labels = tmp_path / "srv" / "train_label.txt"
+    labels.write_text("action_001/s0 \naction_002/s0 \n")
+    md5 = {p.name: hashlib.md5(p.read_bytes()).hexdigest() for p in (outer, labels)}
+    text = f"""
+name = "nested-demo"
+version = 1
+title = "t"
+homepage = "h"
+license = "l"
+citation = "c"
+decoder = "npz"
+sensor = {{ width = 4, height = 4 }}
+classes = ["action_001", "action_002"]
+splits = ["train"]
+
+[samples]
+rule = "label_lists"
+root = "MINI"
+lists = {{ train = "train_label.txt" }}
+suffix = ".npz"
+label_from = "parent_dir"
+
+[[files]]
+name = "MINI.zip"
+urls = ["URL/MINI.zip"]
+md5 = "{md5['MINI.zip']}"
+archive = "zip"
+nested = {{ glob = "MINI/action_*.zip", into = "stem" }}
+
+[[files]]
+name = "train_label.txt"
+urls = ["URL/train_label.txt"]
+md5 = "{md5['train_label.txt']}"
+"""
+    with LocalServer() as server:
+        server.add("/MINI.zip", Route(outer.read_bytes()))
+        server.add("/train_label.txt", Route(labels.read_bytes()))
+        mpath = tmp_path / "nested.toml"
+        mpath.write_text(text.replace("URL", server.url("")))
+        m = load_manifest(mpath)
+        xdir = download_dataset(m, tmp_path / "root", progress=False)
+    assert (xdir / "MINI" / "action_001" / "s0.npz").is_file()
+    assert (xdir / "MINI" / "action_002" / "s0.npz").is_file()
+    assert (xdir / "train_label.txt").read_text() == labels.read_text()
+    samples = iter_samples(m, xdir)
+    assert [(s.label, s.source.relative_to(xdir).as_posix()) for s in samples] == [
+        (0, "MINI/action_001/s0.npz"), (1, "MINI/action_002/s0.npz")]
