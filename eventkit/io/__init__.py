@@ -11,7 +11,7 @@ import os
 
 from ..errors import UnknownFormatError
 from ..events import EventArray
-from . import aedat2, aedat4, aedat31, atis_bin, evt2, evt3, hdf5, matlab, numpy_files, prophesee_dat
+from . import aedat2, aedat4, aedat31, atis_bin, es_imagenet, evt2, evt3, hdf5, matlab, numpy_files, prophesee_dat
 from ._common import check_file
 from ._format import SNIFF_BYTES, EventFormat, Reader
 
@@ -27,6 +27,7 @@ FORMATS: dict[str, EventFormat] = {
         evt3.FORMAT,
         evt2.FORMAT,
         prophesee_dat.FORMAT,
+        es_imagenet.FORMAT,  # before npz: a zip of pos.npy/neg.npy
         numpy_files.NPY_FORMAT,
         numpy_files.NPZ_FORMAT,
         hdf5.FORMAT,

@@ -1,0 +1,81 @@
+"""ES-ImageNet samples: ``.npz`` files holding ``pos`` and ``neg`` event arrays.
+
+Each sample file (``np.savez``) holds two float arrays of shape ``[n, 3]``: ``pos`` (ON events)
+and ``neg`` (OFF events), with columns ``(y, x, step)`` as SpikingJelly 2.0 reads them. The
+dataset was made with the ODG method over a fixed number of time steps (8), so its time axis
+is a **step index, not microseconds**: eventkit stores the step index as ``t`` unchanged
+(0..7). Integrate with ``frames=8, split_by="time"`` to get one frame per step, or with
+``duration=1``.
+
+Events are ordered by step, ON before OFF within a step (a stable sort of pos then neg),
+which is SpikingJelly's order up to ties (its argsort is not stable).
+"""
+
+from __future__ import annotations
+
+import os
+import zipfile
+
+import numpy as np
+
+from ..errors import DecodeError
+from ..events import EventArray
+from ._common import check_file
+from ._format import EventFormat
+from .numpy_files import columns_to_events
+
+__all__ = ["read_es_imagenet", "FORMAT"]
+
+
+def _array(path: str, z, key: str) -> np.ndarray:
+    if key not in z.files:
+        raise DecodeError(path, f"no {key!r} array (ES-ImageNet samples hold 'pos' and 'neg'); found {z.files}")
+    try:
+        a = z[key]
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DecodeError(path, f"array {key!r} is corrupt ({err})") from None
+    if a.ndim != 2 or a.shape[1] != 3 or a.dtype.kind not in "fiu":
+        raise DecodeError(path, f"array {key!r} must be numeric [n, 3] (y, x, step), got {a.dtype} {a.shape}")
+    return a
+
+
+def read_es_imagenet(path: str | os.PathLike[str]) -> EventArray:
+    """Decode one ES-ImageNet sample (see the module docstring for the layout and the time axis).
+
+    Raises
+    ------
+    DecodeError
+        The file is not a readable npz with ``pos``/``neg`` [n, 3] arrays of integral values.
+    """
+    p = check_file(path)
+    try:
+        z = np.load(p, allow_pickle=False)
+    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
+        raise DecodeError(p, f"not a readable .npz ({err})") from None
+    with z:
+        pos, neg = _array(p, z, "pos"), _array(p, z, "neg")
+    both = np.concatenate([pos, neg]) if pos.size or neg.size else np.zeros((0, 3))
+    pol = np.concatenate([np.ones(len(pos), np.uint8), np.zeros(len(neg), np.uint8)])
+    order = np.argsort(both[:, 2], kind="stable")
+    both, pol = both[order], pol[order]
+    return columns_to_events(
+        p, {"t": both[:, 2], "x": both[:, 1], "y": both[:, 0], "p": pol},
+        {"t": "step (col 2)", "x": "col 1", "y": "col 0", "p": "pos/neg"},
+    )
+
+
+def _sniff(head: bytes) -> bool:
+    """An npz whose first member is ``pos.npy`` or ``neg.npy`` (what ES-ImageNet ships)."""
+    if len(head) < 30 or not head.startswith(b"PK\x03\x04"):
+        return False
+    n = int.from_bytes(head[26:28], "little")
+    return head[30 : 30 + n] in (b"pos.npy", b"neg.npy")
+
+
+FORMAT = EventFormat(
+    name="es_imagenet",
+    title="ES-ImageNet .npz (pos/neg, time in ODG steps)",
+    read=read_es_imagenet,
+    suffixes=(),
+    sniff=_sniff,
+)
