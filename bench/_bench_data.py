@@ -11,6 +11,7 @@ aedat31_gesture        one full-size synthetic DVS128 Gesture recording (AEDAT 3
 aedat31_gesture_cut    the first packets of that recording (>= 500 k events), for SpikingJelly
 aedat2_davis346        10 M DVS events, jAER DAVIS address layout (Davis346B header)
 aedat2_dvs128          10 M events, jAER DVS128 address layout
+aedat2_dvs128_small    100 k events, same layout (per-file overhead; CIFAR10-DVS files are small)
 atis_bin               10 M events, N-MNIST/N-Caltech 40-bit ATIS records (34x34, 23-bit t)
 aedat4_lz4/_zstd       10 M events 640x480, written by dv-processing (LZ4 / ZSTD packets)
 evt2 / evt3 / dat      10 M events 640x480, written by expelliarmus' Wizard.save
@@ -34,6 +35,7 @@ DATA_DIR = Path(__file__).resolve().parent / "_data"
 GESTURE_TOOL = Path("/work/shared/tools/make_synthetic_dvsgesture.py")
 N_EVENTS = 10_000_000
 CUT_EVENTS = 500_000
+SMALL_EVENTS = 100_000  # one small recording (per-file overhead), CIFAR10-DVS-like short header
 SEED = 20261122
 
 
@@ -118,8 +120,8 @@ def _build_aedat2_davis346(out: Path) -> None:
     _write_aedat2(out, "eu.seebetter.ini.chips.davis.Davis346B", addr, t)
 
 
-def _build_aedat2_dvs128(out: Path) -> None:
-    t, x, y, p = _random_events(N_EVENTS, 128, 128, SEED + 2)
+def _build_aedat2_dvs128(out: Path, n: int = N_EVENTS) -> None:
+    t, x, y, p = _random_events(n, 128, 128, SEED + 2)
     t += 10_000_000
     # jAER DVS128: y in bits 8..14, x in bits 1..7, polarity in bit 0
     addr = (y << 8) | (x << 1) | p
@@ -186,6 +188,7 @@ _BUILDERS = {
     "aedat31_gesture_cut": ("dvsgesture_user01_cut500k.aedat", _build_gesture_cut),
     "aedat2_davis346": ("davis346_10M.aedat", _build_aedat2_davis346),
     "aedat2_dvs128": ("dvs128_10M.aedat", _build_aedat2_dvs128),
+    "aedat2_dvs128_small": ("dvs128_100k.aedat", lambda p: _build_aedat2_dvs128(p, SMALL_EVENTS)),
     "atis_bin": ("atis_10M.bin", _build_atis_bin),
     "aedat4_lz4": ("dvx640_10M_lz4.aedat4", lambda p: _build_aedat4(p, "LZ4")),
     "aedat4_zstd": ("dvx640_10M_zstd.aedat4", lambda p: _build_aedat4(p, "ZSTD")),

@@ -282,6 +282,8 @@ def cases() -> list[Case]:
              [SJ_DAVIS, TONIC_DAVIS], target=(SJ_DAVIS.name, 5.0)),
         Case("aedat2", "synthetic DVS128 layout, 10 M ev", _syn("aedat2_dvs128"),
              [SJ_DVS128, TONIC_128], target=(SJ_DVS128.name, 5.0)),
+        Case("aedat2", "synthetic DVS128 layout, 100 k ev (small file)", _syn("aedat2_dvs128_small"),
+             [SJ_DVS128, TONIC_128], target=(SJ_DVS128.name, 5.0)),
         Case("atis_bin", "synthetic N-MNIST-style .bin, 10 M ev", _syn("atis_bin"),
              [SJ_ATIS, TONIC_MNIST], target=(SJ_ATIS.name, 2.0)),
         Case("aedat4", "dv-processing LZ4, 10 M ev", _syn("aedat4_lz4"),
@@ -460,7 +462,8 @@ def markdown(rows: list[dict], meta: dict) -> str:
         lines.append("| " + " | ".join(c.replace("|", "\\|") for c in b) + " |")
     notes = [f"- {r['format']} / {r['file']} / {r['peer']}: {r['note']}" for r in rows if r.get("note")]
     head = [f"Run {meta['date']} on {meta['machine']}; {meta['repeat']} timed rounds (median), "
-            f"1 warm-up, single-threaded decoders; eventkit {meta['eventkit_commit']}.", ""]
+            f"1 warm-up, single-threaded decoders; eventkit {meta['eventkit_commit']}; "
+            f"1-min load average {meta['loadavg_start'][0]:.1f} at start, {meta['loadavg_end'][0]:.1f} at end.", ""]
     return "\n".join(head + lines + ([""] + notes if notes else [])) + "\n"
 
 
@@ -481,8 +484,9 @@ def git_commit() -> str:
 
     try:
         rev = subprocess.run(["git", "rev-parse", "--short", "HEAD"], capture_output=True, text=True, check=True)
-        dirty = subprocess.run(["git", "status", "--porcelain", "eventkit"], capture_output=True, text=True)
-        return rev.stdout.strip() + ("+dirty eventkit/" if dirty.stdout.strip() else "")
+        # only the decoders matter here: report uncommitted changes under eventkit/io
+        dirty = subprocess.run(["git", "status", "--porcelain", "eventkit/io"], capture_output=True, text=True)
+        return rev.stdout.strip() + (" + uncommitted eventkit/io changes" if dirty.stdout.strip() else "")
     except (OSError, subprocess.CalledProcessError):
         return "?"
 
@@ -511,14 +515,17 @@ def main(argv: list[str] | None = None) -> int:
         "repeat": repeat,
         "slow_repeat": slow_repeat,
         "eventkit_commit": git_commit(),
+        "loadavg_start": os.getloadavg(),
     }
     rows: list[dict] = []
     for c in todo:
         print(f"[bench] {c.fmt}: {c.label}", file=sys.stderr, flush=True)
         rows.extend(run_case(c, repeat, slow_repeat))
+    meta["loadavg_end"] = os.getloadavg()
     print(f"\nDecode throughput, {meta['date']}, {meta['machine']}")
     print(f"median of {repeat} interleaved runs after 1 warm-up (pure-Python peers: {slow_repeat}); "
-          f"single-threaded; eventkit {meta['eventkit_commit']}\n")
+          f"single-threaded; eventkit {meta['eventkit_commit']}; "
+          f"1-min load average {meta['loadavg_start'][0]:.1f} at start, {meta['loadavg_end'][0]:.1f} at end\n")
     print_table(rows)
     if args.json:
         args.json.write_text(json.dumps({"meta": meta, "rows": rows}, indent=1))
