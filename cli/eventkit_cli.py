@@ -280,3 +280,10 @@ def formats() -> None:
 
     for name, f in FORMATS.items():
         click.echo(f"{name:<14} {f.title}  {' '.join(f.suffixes)}")
+
+
+# Commands that live in their own modules (each loads only click and numpy at start-up).
+from .inspect_view import inspect, view  # noqa: E402
+
+main.add_command(inspect)
+main.add_command(view)
