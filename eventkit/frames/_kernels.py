@@ -242,3 +242,96 @@ def integrate_windows(
             else:
                 n_sat += 1
     return k, n_drop, n_sat, -1
+
+
+# --------------------------------------------------------------------------------------------
+# Fast path: contiguous spans of events per frame, read through one 8-byte load per event.
+#
+# An ``EVENT_DTYPE`` record is 13 packed bytes ``t:i8 | x:u2 | y:u2 | p:u1`` (offsets 0, 8, 10,
+# 12). Bytes 5..12 of a record, read as one little-endian uint64 ``w``, hold ``x = (w >> 24) &
+# 0xFFFF``, ``y = (w >> 40) & 0xFFFF`` and ``p = w >> 56`` and never reach past the record, so the
+# view ``xyp`` (offset 5, the record stride) is safe for every record. (Measured against three
+# separate field loads and against a chunked decode-then-count split: this fused loop was fastest.)
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def time_starts(t, origin, bin_width, n_bins):  # pragma: no cover - numba
+    """Frame boundaries for ``t`` assumed sorted: ``starts[k]`` is the first index with
+    ``t >= origin + k * bin_width`` (``starts[0] = 0``, ``starts[n_bins] = len(t)``).
+
+    For unsorted ``t`` the result is still a non-decreasing partition of ``[0, len(t))``
+    (meaningless as bins; :func:`integrate_spans` detects the disorder).
+    """
+    n = t.shape[0]
+    starts = np.empty(n_bins + 1, np.int64)
+    starts[0] = 0
+    starts[n_bins] = n
+    lo = 0
+    for k in range(1, n_bins):
+        edge = origin + k * bin_width
+        a = lo
+        b = n
+        while a < b:  # first index in [lo, n) with t >= edge
+            mid = (a + b) >> 1
+            if t[mid] < edge:
+                a = mid + 1
+            else:
+                b = mid
+        starts[k] = a
+        lo = a
+    return starts
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def _span(t, xyp, check_sorted, prev, lo, hi, base, cplane, height, width, out, maxv):  # pragma: no cover
+    n_sat = 0
+    dis = False
+    for i in range(lo, hi):
+        w = xyp[i] >> np.uint64(24)
+        xi = np.int64(w & np.uint64(0xFFFF))
+        yi = np.int64((w >> np.uint64(16)) & np.uint64(0xFFFF))
+        pi = np.int64(w >> np.uint64(32))
+        if (xi >= width) | (yi >= height) | (pi > 1):
+            return n_sat, i, dis, prev
+        if check_sorted:
+            ti = t[i]
+            dis |= ti < prev
+            prev = ti
+        idx = base + pi * cplane + yi * width + xi
+        v = out[idx]
+        if v < maxv:
+            out[idx] = v + 1
+        else:
+            n_sat += 1
+    return n_sat, -1, dis, prev
+
+
+@njit(cache=True, nogil=True, boundscheck=False)
+def integrate_spans(t, xyp, check_sorted, starts, channels, height, width, out, maxv):  # pragma: no cover
+    """Frame ``b`` takes events ``[starts[b], starts[b + 1])`` (identity pixel map, no filter).
+
+    ``xyp`` is the uint64 view at byte 5 of each event record (see above). With ``check_sorted``
+    the kernel also checks ``t[i - 1] <= t[i]`` and stops at the end of the first frame where that
+    fails; the output is then meaningless and the caller takes the general path.
+
+    Returns
+    -------
+    (n_saturated, bad, unsorted)
+        ``bad`` is the first invalid event (-1 if none; nothing at or after it is counted);
+        ``unsorted`` is True when the sortedness check failed before any invalid event.
+    """
+    plane = height * width
+    fsize = channels * plane
+    cplane = plane if channels == 2 else 0
+    n_sat = 0
+    prev = t[0] if (check_sorted and xyp.shape[0] > 0) else np.int64(0)
+    for b in range(starts.shape[0] - 1):
+        s, bad, dis, prev = _span(
+            t, xyp, check_sorted, prev, starts[b], starts[b + 1], b * fsize, cplane, height, width, out, maxv
+        )
+        n_sat += s
+        if bad >= 0:
+            return n_sat, bad, False
+        if dis:
+            return n_sat, -1, True
+    return n_sat, -1, False

@@ -64,6 +64,7 @@ The input array is never modified.
 from __future__ import annotations
 
 import operator
+import sys
 from dataclasses import dataclass
 from typing import Literal
 
@@ -72,6 +73,15 @@ import numpy as np
 from ..errors import EventFormatError
 from ..events import EVENT_DTYPE, EventArray, SensorSize, make_events
 from . import _bins, _kernels
+
+# The fast path reads x, y, p of an EVENT_DTYPE record with one little-endian 8-byte load at byte
+# 5 (see _kernels.integrate_spans); only where the record layout is exactly the packed one.
+_XYP_OK = (
+    sys.byteorder == "little"
+    and EVENT_DTYPE.itemsize == 13
+    and [(EVENT_DTYPE.fields[k][0].str, EVENT_DTYPE.fields[k][1]) for k in "txyp"]
+    == [("<i8", 0), ("<u2", 8), ("<u2", 10), ("|u1", 12)]
+)
 
 __all__ = ["FrameStats", "to_frames"]
 
@@ -319,9 +329,22 @@ def to_frames(
     t, x, y, p = ev["t"], ev["x"], ev["y"], ev["p"]
     n_events = int(ev.shape[0])
 
-    # Summary of the kept events (one pre-pass), only where the plan or the stats need it.
     by_time = mode in ("duration", "time_window") or (mode == "frames" and split_by == "time")
     need_scan = filter_time or crops
+
+    # Fast path: non-overlapping bins, no filter, no pixel mapping, packed records. Binning by
+    # time assumes sorted t (t0 = t[0], t1 = t[-1]); the kernel checks that on the way and we
+    # fall back to the general path below when it does not hold.
+    if (
+        _XYP_OK and mode in ("frames", "duration") and identity and not need_scan and n_events > 0
+        and ev.flags.c_contiguous and (not by_time or t[-1] >= t[0])
+    ):
+        res = _integrate_fast(ev, t, sensor, mode, size, by_time, h_out, w_out, out_dtype, binary)
+        if res is not None:
+            frames_, plan, n_sat = res
+            return _finish(frames_, out_dtype, return_stats, plan, binary, n_events, n_events, 0, 0, 0, n_sat)
+
+    # Summary of the kept events (one pre-pass), only where the plan or the stats need it.
     n_kept, n_time, n_crop, tmin, tmax = n_events, 0, 0, 0, 0
     if by_time and not need_scan:  # only the t range is needed; the main kernel validates
         tmin, tmax = _kernels.t_range(t)
@@ -345,15 +368,7 @@ def to_frames(
     else:
         plan = _bins.plan_time_window(t0, t1, size, overlap, bool(include_incomplete))
 
-    work_dtype = np.dtype(np.uint8) if out_dtype == np.dtype(bool) else out_dtype
-    if binary or out_dtype == np.dtype(bool):
-        maxv = 1
-    elif work_dtype in _FLOAT_EXACT:
-        maxv = _FLOAT_EXACT[work_dtype]
-    else:
-        maxv = int(np.iinfo(work_dtype).max)
-    maxv = work_dtype.type(maxv)
-    out = np.zeros(plan.n_frames * channels * h_out * w_out, dtype=work_dtype)
+    out, maxv = _alloc(plan.n_frames * channels * h_out * w_out, out_dtype, binary)
 
     n_drop = 0
     if plan.kind == "bins" and not by_time and identity and not filter_time:
@@ -374,6 +389,48 @@ def to_frames(
         _raise_bad(ev, bad, sensor)
 
     result = out.reshape(plan.n_frames, channels, h_out, w_out)
+    return _finish(result, out_dtype, return_stats, plan, binary, n_events, n_kept, n_time, n_crop, n_drop, n_sat)
+
+
+def _alloc(size: int, out_dtype: np.dtype, binary: bool) -> tuple[np.ndarray, np.generic]:
+    """Zeroed flat work array (uint8 for bool output) and the saturation value in its type."""
+    work_dtype = np.dtype(np.uint8) if out_dtype == np.dtype(bool) else out_dtype
+    if binary or out_dtype == np.dtype(bool):
+        maxv = 1
+    elif work_dtype in _FLOAT_EXACT:
+        maxv = _FLOAT_EXACT[work_dtype]
+    else:
+        maxv = int(np.iinfo(work_dtype).max)
+    return np.zeros(size, dtype=work_dtype), work_dtype.type(maxv)
+
+
+def _integrate_fast(ev, t, sensor, mode, size, by_time, h_out, w_out, out_dtype, binary):
+    """``frames=``/``duration=`` without filter or pixel mapping: ``(frames, plan, n_saturated)``,
+    or None when ``t`` turns out unsorted for a by-time rule (the caller then takes the general
+    path). Raises for an invalid event."""
+    n = int(ev.shape[0])
+    channels = sensor.polarities
+    if by_time:
+        t0, t1 = int(t[0]), int(t[-1])  # the min and max if t is sorted (checked by the kernel)
+        plan = _bins.plan_duration(t0, t1, size) if mode == "duration" else _bins.plan_frames_time(t0, t1, size)
+        starts = _kernels.time_starts(t, np.int64(plan.origin), np.int64(plan.width), plan.n_frames)
+    else:
+        plan = _bins.plan_frames_number(n, size)
+        starts = np.arange(plan.n_frames + 1, dtype=np.int64) * plan.width
+        starts[-1] = n
+    out, maxv = _alloc(plan.n_frames * channels * h_out * w_out, out_dtype, binary)
+    xyp = np.ndarray((n,), dtype=np.uint64, buffer=ev, offset=5, strides=(ev.itemsize,))
+    n_sat, bad, unsorted = _kernels.integrate_spans(
+        t, xyp, by_time, starts, channels, h_out, w_out, out, maxv
+    )
+    if bad >= 0:
+        _raise_bad(ev, bad, sensor)
+    if unsorted:
+        return None
+    return out.reshape(plan.n_frames, channels, h_out, w_out), plan, n_sat
+
+
+def _finish(result, out_dtype, return_stats, plan, binary, n_events, n_kept, n_time, n_crop, n_drop, n_sat):
     if out_dtype == np.dtype(bool):
         result = result.view(bool)
     if not return_stats:

@@ -365,3 +365,102 @@ def test_bad_sensor_size():
 def test_stats_type():
     _, stats = to_frames(TABLE, (16, 1, 2), frames=2, return_stats=True)
     assert isinstance(stats, FrameStats) and stats.n_frames == 2 and not stats.by_time
+
+
+# --------------------------------------------------------------------------------------------
+# Fast path (frames=/duration= on a contiguous EVENT_DTYPE array, no crop, downsample or bounds):
+# must equal the general path (taken for a strided view of the same events) and the reference,
+# for sorted input (single pass, t0 = t[0]) and unsorted input (detected, general path).
+
+
+def _strided(ev: np.ndarray) -> np.ndarray:
+    """The same events as a non-contiguous view (forces the general kernels)."""
+    buf = np.zeros(2 * ev.size, EVENT_DTYPE)
+    buf[::2] = ev
+    view = buf[::2]
+    assert ev.size < 2 or not view.flags.c_contiguous
+    return view
+
+
+@st.composite
+def sorted_event_sets(draw):
+    w = draw(st.integers(1, 40))
+    h = draw(st.integers(1, 40))
+    n = draw(st.integers(1, 3000))
+    seed = draw(st.integers(0, 2**32 - 1))
+    rng = np.random.default_rng(seed)
+    hi = draw(st.sampled_from([1, 5, 100, 10_000, 10**9]))
+    t = np.sort(rng.integers(0, hi, n)) + draw(st.sampled_from([0, -(10**6), 10**12]))
+    ev = make_events(t, rng.integers(0, w, n), rng.integers(0, h, n), rng.integers(0, 2, n))
+    return ev, w, h, rng
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_fast_path_sorted_and_unsorted_match_general_and_reference(data):
+    ev, w, h, rng = data.draw(sorted_event_sets())
+    mode = data.draw(st.sampled_from(["number", "time", "duration"]))
+    if mode == "duration":
+        span = int(ev["t"][-1] - ev["t"][0])
+        kw = {"duration": max(data.draw(st.integers(1, 5000)), span // 50 + 1)}
+    else:
+        kw = {"frames": data.draw(st.integers(1, 20)), "split_by": mode}
+    kw["dtype"] = data.draw(st.sampled_from([np.uint16, np.uint8, np.int8, np.float32, bool]))
+    kw["binary"] = data.draw(st.booleans())
+    pol = data.draw(st.sampled_from([1, 2]))
+    sensor = (w, h, pol)
+    fast, st_fast = to_frames(ev, sensor, return_stats=True, **kw)
+    slow, st_slow = to_frames(_strided(ev), sensor, return_stats=True, **kw)
+    ref = to_frames_reference(ev, sensor, **kw)
+    assert fast.dtype == np.dtype(kw["dtype"]) and fast.shape == ref.shape == slow.shape
+    np.testing.assert_array_equal(fast, ref)
+    np.testing.assert_array_equal(fast, slow)
+    assert st_fast == st_slow
+    if mode != "number":  # binning by time does not depend on the order: shuffle (usually unsorted)
+        sh = ev[rng.permutation(ev.size)]
+        fr_sh, st_sh = to_frames(sh, sensor, return_stats=True, **kw)
+        np.testing.assert_array_equal(fr_sh, fast)
+        assert st_sh == st_fast
+        np.testing.assert_array_equal(fr_sh, to_frames_reference(sh, sensor, **kw))
+
+
+@pytest.mark.parametrize("kw", [{"frames": 4, "split_by": "time"}, {"duration": 30}])
+def test_fast_path_detects_late_disorder(kw):
+    t = np.arange(0, 1000, 10)
+    t[-2], t[-1] = t[-1], t[-2]  # one swap in the last frame; t[-1] > t[0] still
+    late = _events(t, x=np.arange(t.size) % 16)
+    np.testing.assert_array_equal(to_frames(late, (16, 1, 2), **kw), to_frames_reference(late, (16, 1, 2), **kw))
+    t = np.arange(0, 1000, 10)
+    t[0] = 500  # disorder at the very start, t[-1] > t[0]
+    early = _events(t, x=np.arange(t.size) % 16)
+    fr, stats = to_frames(early, (16, 1, 2), return_stats=True, **kw)
+    np.testing.assert_array_equal(fr, to_frames_reference(early, (16, 1, 2), **kw))
+    assert stats.origin == 10  # min(t), not t[0]
+    ties = _events(np.repeat(np.arange(0, 100, 10), 3), x=np.arange(30) % 16)  # equal t are sorted
+    np.testing.assert_array_equal(to_frames(ties, (16, 1, 2), **kw), to_frames_reference(ties, (16, 1, 2), **kw))
+
+
+@pytest.mark.parametrize("kw", [{"frames": 3}, {"frames": 3, "split_by": "time"}, {"duration": 40}])
+def test_fast_path_reports_first_bad_event(kw):
+    t = np.arange(0, 100, 10)
+    for tt in (t, t[::-1].copy()):  # sorted, and unsorted (bad event found by the general path)
+        ev = _events(tt, x=np.arange(10))
+        ev["x"][7] = 16
+        ev["x"][9] = 17
+        with pytest.raises(EventFormatError, match="event 7: x = 16"):
+            to_frames(ev, (16, 1, 2), **kw)
+        ev = _events(tt, x=np.arange(10))
+        ev["p"][4] = 2
+        with pytest.raises(EventFormatError, match="event 4: p = 2"):
+            to_frames(ev, (16, 1, 2), **kw)
+
+
+def test_fast_path_saturation_counts():
+    n = 70_000
+    ev = _events(np.arange(n), x=np.zeros(n, np.int64), p=np.ones(n, np.int64))
+    for kw in ({"frames": 1}, {"frames": 1, "split_by": "time"}, {"duration": n}):
+        fr, stats = to_frames(ev, (16, 1, 2), return_stats=True, **kw)
+        assert fr[0, 1, 0, 0] == 65_535 and stats.n_saturated == n - 65_535
+        slow, st_slow = to_frames(_strided(ev), (16, 1, 2), return_stats=True, **kw)
+        np.testing.assert_array_equal(fr, slow)
+        assert stats == st_slow
