@@ -4,7 +4,7 @@ Run ``python -m bench.neurons`` (``--quick`` for the small shape only). Both lib
 ``torch.set_num_threads(2)`` (and numba with 2 threads) on the same machine in the same run.
 
 For each (variant, shape) a fresh subprocess builds the input ``rand(shape) * 2`` from a fixed
-seed, runs one warm-up then ``reps`` timed forward+backward passes (upstream gradient all ones,
+seed, runs warm-up passes (3 small, 1 large) then ``reps`` timed forward+backward passes (upstream gradient all ones,
 ``reset_net`` after each SpikingJelly call), and reports the median and min time, the peak RSS
 growth over the process's state before the first call (``ru_maxrss``), the bytes saved for
 backward (``saved_tensors_hooks``), and a SHA-256 of the spikes. The spikes column compares that
@@ -29,6 +29,7 @@ import time
 
 SHAPES = {"small": (16, 4, 128, 16, 16), "large": (16, 16, 128, 32, 32)}
 REPS = {"small": 9, "large": 3}
+WARMUP = {"small": 3, "large": 1}
 VARIANTS = ["sj_lif", "snn_lif_numba", "snn_lif_torch", "sj_plif", "snn_plif_numba"]
 PEER = {"snn_lif_numba": "sj_lif", "snn_lif_torch": "sj_lif", "snn_plif_numba": "sj_plif"}
 THREADS = 2
@@ -74,7 +75,7 @@ def run_one(variant: str, shape_name: str) -> dict:
 
     times = []
     spikes_hash = None
-    for i in range(1 + REPS[shape_name]):
+    for i in range(WARMUP[shape_name] + REPS[shape_name]):
         x.grad = None
         saved[0] = 0
         t0 = time.perf_counter()
@@ -86,7 +87,7 @@ def run_one(variant: str, shape_name: str) -> dict:
         if i == 0:
             spikes_hash = hashlib.sha256(y.detach().numpy().tobytes()).hexdigest()
             rate = float(y.detach().mean())
-        else:
+        if i >= WARMUP[shape_name]:
             times.append(dt)
         del y
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - rss0
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> None:
             rows.append(json.loads(out.stdout.strip().splitlines()[-1]))
             print(f"  done {variant} {shape}", file=sys.stderr)
     by = {(r["variant"], r["shape"]): r for r in rows}
-    print(f"torch and numba threads: {THREADS}; median of reps after 1 warm-up "
-          f"(small: {REPS['small']}, large: {REPS['large']})")
+    print(f"torch and numba threads: {THREADS}; median/min of timed reps after warm-up "
+          f"(small: {WARMUP['small']}+{REPS['small']}, large: {WARMUP['large']}+{REPS['large']})")
     print("| shape | variant | fwd+bwd median (s) | min (s) | vs SJ (median) | vs SJ (min) | peak RSS +MB "
           "| saved for bwd / input | spikes = SJ |")
     print("|---|---|---|---|---|---|---|---|---|")
