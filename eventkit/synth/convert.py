@@ -1,0 +1,273 @@
+"""``eventkit.synth.synth_convert``: a folder or array of images -> a Zarr frame store, in parallel.
+
+The job is planned like :func:`eventkit.convert`: the store is created (or resumed: same cache
+key) by this process, which holds the writer lock; the samples of each split are cut into
+store-shard-aligned tasks (one task writes whole shards, so no two workers share a shard file);
+the tasks run on the same executors (``serial``, or ``dask`` on local processes or a cluster at
+``scheduler``); the store is finalized when every sample is in it. Re-running the same command
+converts only what is missing.
+
+Every sample gets its own generator, seeded from ``(seed, split, sample id)``
+(:func:`~eventkit.synth.images.sample_seed`), so the store does not depend on the executor, the
+number of workers or the order in which tasks finish.
+
+Store contents: frames ``[N, T, 2, size, size]`` (uint16 counts, channel 0 OFF, 1 ON), labels in
+the declared class order. ``params`` in the root attrs (and in the cache key) hold the method and
+all of its parameters, ``frames``, ``size``, ``fit``, ``seed``, the class order rule and a
+fingerprint of the inputs (ids, labels, file sizes), so another input or parameter is refused
+as a different store instead of being mixed into this one.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from ..errors import EventkitError
+from ..pipeline.executors import get_executor
+from ..pipeline.plan import Failure
+from ._base import SynthMethod
+from .images import FITS, ImageSample, ImageSet, discover_images, load_image, prepare_image, sample_seed
+
+__all__ = ["SynthReport", "SynthShardTask", "make_method", "synth_convert", "synth_shard"]
+
+log = logging.getLogger("eventkit")
+
+
+def make_method(name: str, **params: Any) -> SynthMethod:
+    """Build a method by name with its parameters; ``None`` values keep the defaults.
+
+    ``saccade`` takes :class:`~eventkit.synth.saccade.Saccade` fields and, flat, the
+    :class:`~eventkit.synth.dvs_pixel.DVSPixelModel` fields (``threshold``, ``sigma``,
+    ``refractory_us``, ``noise_rate_hz``, ...); ``odg`` takes :class:`~eventkit.synth.odg.ODG`
+    fields; ``diff`` takes :class:`~eventkit.synth.diff.FrameDiff` fields.
+    """
+    from dataclasses import fields
+
+    from .diff import FrameDiff
+    from .dvs_pixel import DVSPixelModel
+    from .odg import ODG
+    from .saccade import Saccade
+
+    params = {k: v for k, v in params.items() if v is not None}
+    if name == "saccade":
+        own = {f.name for f in fields(Saccade)} - {"pixel"}
+        pix = {f.name for f in fields(DVSPixelModel)}
+        unknown = set(params) - own - pix
+        if unknown:
+            raise ValueError(f"unknown saccade parameter(s) {sorted(unknown)}")
+        return Saccade(**{k: v for k, v in params.items() if k in own},
+                       pixel=DVSPixelModel(**{k: v for k, v in params.items() if k in pix}))  # fmt: skip
+    classes = {"odg": ODG, "diff": FrameDiff}
+    if name not in classes:
+        raise ValueError(f"unknown method {name!r}; choose saccade, odg or diff")
+    cls = classes[name]
+    unknown = set(params) - {f.name for f in fields(cls)}
+    if unknown:
+        raise ValueError(f"unknown {name} parameter(s) {sorted(unknown)}")
+    return cls(**params)
+
+
+@dataclass(frozen=True)
+class SynthShardTask:
+    """Convert and write the samples of one store shard (everything a worker needs, picklable)."""
+
+    method: SynthMethod
+    frames: int
+    size: int
+    fit: str
+    seed: int
+    store_path: Path
+    cache_key: str
+    split: str
+    shard: int
+    samples: tuple[tuple[int, ImageSample], ...]  # (index in split, sample), in index order
+
+
+@dataclass(frozen=True)
+class SynthShardResult:
+    split: str
+    shard: int
+    written: int
+    failures: tuple[Failure, ...] = ()
+
+
+@dataclass
+class SynthReport:
+    """What a synth conversion did."""
+
+    store: Path
+    samples: dict[str, int]
+    classes: tuple[str, ...]
+    class_order: str
+    converted: int = 0
+    skipped: int = 0
+    failures: list[Failure] = field(default_factory=list)
+    complete: bool = False
+
+
+_SAMPLE_ERRORS = (EventkitError, OSError, ValueError)
+
+
+def convert_image(task: SynthShardTask, sample: ImageSample) -> np.ndarray:
+    """Load, prepare and convert one image into ``[T, 2, size, size]`` uint16 frames."""
+    m = task.method
+    img = prepare_image(load_image(sample), task.size, fit=task.fit, gray=m.gray, resample=m.resample)
+    rng = np.random.default_rng(sample_seed(task.seed, sample))
+    return m.frames(img, task.frames, rng)
+
+
+def synth_shard(task: SynthShardTask) -> SynthShardResult:
+    """Convert every image of ``task``'s shard and write it; list the images that failed.
+
+    The shard is written in one go when every image converts; otherwise the good samples are
+    written one by one and the failed ones stay missing (a re-run retries only them).
+    """
+    from ..store import open_store_writer
+
+    good: list[tuple[int, np.ndarray, int, str]] = []
+    failures: list[Failure] = []
+    for index, s in task.samples:
+        try:
+            good.append((index, convert_image(task, s), s.label, s.sample_id))
+        except _SAMPLE_ERRORS as err:
+            failures.append(Failure(task.split, s.sample_id, s.source, str(err)))
+    writer = open_store_writer(task.store_path, lock=False, expect_key=task.cache_key)
+    if not failures:
+        writer.write_shard(task.split, task.shard, [(f, label, sid) for _, f, label, sid in good])
+    else:
+        for index, f, label, sid in good:
+            writer.write_sample(task.split, index, f, label, sid)
+    return SynthShardResult(task.split, task.shard, len(good), tuple(failures))
+
+
+def synth_convert(
+    images: str | os.PathLike[str],
+    *,
+    method: str | SynthMethod = "saccade",
+    out: str | os.PathLike[str],
+    classes: list[str] | None = None,
+    labels: str | os.PathLike[str] | None = None,
+    split: str = "train",
+    frames: int | None = None,
+    size: int = 128,
+    fit: str = "crop",
+    seed: int = 0,
+    method_params: dict[str, Any] | None = None,
+    executor: str = "dask",
+    workers: int | None = None,
+    scheduler: str | None = None,
+    samples_per_shard: int | None = None,
+    progress: bool = True,
+    overwrite: bool = False,
+) -> SynthReport:
+    """Convert a folder or ``.npy`` of images into a frame store (resumable, parallel).
+
+    Parameters
+    ----------
+    images
+        Folder of class sub-folders (optionally under ``train/``, ``test/``...) or a ``.npy``
+        array (see :mod:`eventkit.synth.images`).
+    method
+        ``"saccade"``, ``"odg"``, ``"diff"``, or a built method object.
+    out
+        Store path.
+    classes
+        Declared class order (label ``k`` is ``classes[k]``); without it folder names are
+        string-sorted and the report says so.
+    labels
+        Labels of a ``.npy`` input (default: the companion file).
+    split
+        Split name when the input has no split folders.
+    frames
+        T (default: the method's, 12 for saccade, 8 for odg and diff).
+    size, fit
+        Output side in pixels and how images are fitted to it.
+    seed
+        Run seed (noise, jitter).
+    method_params
+        Parameters for :func:`make_method` when ``method`` is a name.
+    executor, workers, scheduler
+        As for :func:`eventkit.convert`.
+    samples_per_shard
+        Store shard size (default: chosen by the store).
+    progress
+        Show a progress bar.
+    overwrite
+        Rebuild a store made with other parameters instead of refusing.
+
+    Returns
+    -------
+    SynthReport
+
+    Raises
+    ------
+    StoreMismatchError
+        The store at ``out`` was made from other inputs or parameters.
+    ImageSetError, DatasetNotFoundError
+        Bad inputs (the message says what to fix).
+    """
+    from .. import __version__
+    from ..store import create_store
+
+    m = method if isinstance(method, SynthMethod) else make_method(method, **(method_params or {}))
+    if fit not in FITS:
+        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+    t = int(frames if frames is not None else m.default_frames)
+    if t < 1 or int(size) < 1:
+        raise ValueError(f"need frames >= 1 and size >= 1, got {t}, {size}")
+    iset: ImageSet = discover_images(images, classes=classes, labels=labels, split=split)
+    if iset.class_order.startswith("sorted"):
+        log.warning("no class order declared: labels follow the sorted folder names %s; "
+                    "pass classes (--classes / --classes-file) to fix the order", list(iset.classes))  # fmt: skip
+    counts = iset.counts()
+    params: dict[str, Any] = {
+        **m.params(), "frames": t, "split_by": "time", "size": int(size), "fit": fit, "seed": int(seed),
+        "gray": m.gray, "resample": m.resample, "class_order": iset.class_order, "source": iset.fingerprint(),
+    }  # fmt: skip
+    store_path = Path(out)
+    ex = get_executor(executor, workers=workers, scheduler=scheduler)
+    try:
+        writer = create_store(
+            store_path, splits=counts, t_max=t, sensor=(int(size), int(size), 2), params=params,
+            classes=list(iset.classes), dataset=f"synth:{iset.name}", manifest_version=None,
+            decoder_versions={"eventkit.synth": __version__}, samples_per_shard=samples_per_shard,
+            overwrite=overwrite,
+        )  # fmt: skip
+        per_shard = writer.samples_per_shard
+        report = SynthReport(store_path, counts, iset.classes, iset.class_order)
+        tasks = []
+        for sp in iset.splits:
+            missing = set(writer.missing(sp).tolist())
+            items = [s for s in iset.samples if s.split == sp]
+            for lo in range(0, len(items), per_shard):
+                group = tuple((i, items[i]) for i in range(lo, min(lo + per_shard, len(items))))
+                if any(i in missing for i, _ in group):
+                    tasks.append(SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key,
+                                                sp, lo // per_shard, group))  # fmt: skip
+        todo = sum(len(x.samples) for x in tasks)
+        report.skipped = sum(counts.values()) - todo
+        from ..pipeline.convert import _bar
+
+        with _bar(todo, progress, f"synth {m.name}") as bar:
+            for task, result in ex.map_unordered(synth_shard, tasks):
+                if isinstance(result, BaseException):
+                    reason = f"{type(result).__name__}: {result}"
+                    report.failures += [Failure(task.split, s.sample_id, s.source, reason) for _, s in task.samples]
+                else:
+                    report.converted += result.written
+                    report.failures += list(result.failures)
+                bar.update(len(task.samples))
+        if not report.failures:
+            writer.finalize()
+            report.complete = True
+        else:
+            writer.close()
+    finally:
+        ex.close()
+    return report
