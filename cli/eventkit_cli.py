@@ -284,6 +284,8 @@ def formats() -> None:
 
 # Commands that live in their own modules (each loads only click and numpy at start-up).
 from .inspect_view import inspect, view  # noqa: E402
+from .synth import synth  # noqa: E402
 
 main.add_command(inspect)
 main.add_command(view)
+main.add_command(synth)
