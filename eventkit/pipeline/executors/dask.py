@@ -25,7 +25,7 @@ class DaskExecutor:
             # processes, one thread each: decoders release the GIL but framing and zarr writes
             # are simplest and most predictable with one task per process
             self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=None,
+                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
             self.client = Client(self.cluster)
