@@ -1,0 +1,106 @@
+"""Padded batches of variable-length frame samples, with lengths and masks.
+
+Convention (the same as SpikingJelly 2.0's ``pad_sequence_collate`` / ``padded_sequence_mask``
+and as the store's ``arange(t_max) < lengths``):
+
+* ``pad_collate`` zero-pads every sample along its first (time) axis to the longest one and
+  returns ``(padded, labels, lengths)``; ``padded`` keeps the samples' dtype;
+* ``padded_mask(lengths)[n, t]`` is **True for a valid frame** (``t < lengths[n]``) and False
+  for padding; batch-first ``[N, T]`` by default, ``[T, N]`` with ``time_first=True`` (exactly
+  SpikingJelly's ``padded_sequence_mask``).
+
+>>> loader = DataLoader(ds, batch_size=16, collate_fn=pad_collate)
+>>> x, y, lengths = next(iter(loader))          # x [N, T, P, H, W]
+>>> mask = padded_mask(lengths, x.shape[1])     # [N, T] bool
+>>> DataLoader(ds, batch_size=16, collate_fn=functools.partial(pad_collate, time_first=True))
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import default_collate
+
+__all__ = ["pad_collate", "padded_mask"]
+
+
+def pad_collate(
+    batch: Sequence[tuple[Any, ...]], *, time_first: bool = False, total_length: int | None = None
+) -> tuple[torch.Tensor, Any, torch.Tensor]:
+    """Collate ``(frames, label)`` or ``(frames, label, length)`` samples into a padded batch.
+
+    Parameters
+    ----------
+    batch
+        Samples whose first element is a tensor or array ``[T_i, ...]`` (trailing shapes equal).
+        A third element, when present, is the valid length (else ``T_i``).
+    time_first
+        Return ``[T, N, ...]`` (contiguous) instead of ``[N, T, ...]``.
+    total_length
+        Pad to this many frames instead of the longest sample (fixed shapes for compiled models).
+
+    Returns
+    -------
+    padded : torch.Tensor
+        ``[N, T, ...]`` or ``[T, N, ...]``, the samples' dtype, zeros after each sample's end.
+    labels
+        ``default_collate`` of the labels (an int64 tensor for int labels).
+    lengths : torch.Tensor
+        ``[N]`` int64 valid lengths.
+    """
+    if len(batch) == 0:
+        raise ValueError("pad_collate got an empty batch")
+    xs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)) for x, *_ in batch]
+    rest = xs[0].shape[1:]
+    for x in xs:
+        if x.ndim == 0 or x.shape[1:] != rest or x.dtype != xs[0].dtype:
+            raise ValueError(
+                f"pad_collate needs samples [T, ...] with equal trailing shape and dtype; got "
+                f"{tuple(xs[0].shape)} {xs[0].dtype} and {tuple(x.shape)} {x.dtype}"
+            )
+    t_max = max(x.shape[0] for x in xs)
+    if total_length is not None:
+        if total_length < t_max:
+            raise ValueError(f"total_length={total_length} is shorter than the longest sample ({t_max} frames)")
+        t_max = int(total_length)
+    shape = (t_max, len(xs), *rest) if time_first else (len(xs), t_max, *rest)
+    out = xs[0].new_zeros(shape)
+    for i, x in enumerate(xs):
+        if time_first:
+            out[: x.shape[0], i] = x
+        else:
+            out[i, : x.shape[0]] = x
+    lengths = torch.tensor([int(s[2]) if len(s) > 2 else x.shape[0] for s, x in zip(batch, xs)], dtype=torch.int64)
+    labels = default_collate([s[1] for s in batch])
+    return out, labels, lengths
+
+
+def padded_mask(
+    lengths: torch.Tensor | Sequence[int] | np.ndarray, T: int | None = None, *, time_first: bool = False
+) -> torch.Tensor:
+    """Boolean validity mask: True where ``t < lengths[n]``.
+
+    Parameters
+    ----------
+    lengths
+        ``[N]`` valid lengths; the mask is created on its device.
+    T
+        Number of time steps; ``max(lengths)`` when None.
+    time_first
+        ``[T, N]`` (SpikingJelly's ``padded_sequence_mask`` layout) instead of ``[N, T]``.
+
+    Returns
+    -------
+    torch.Tensor
+        bool ``[N, T]`` or ``[T, N]``.
+    """
+    lengths = torch.as_tensor(lengths)
+    if lengths.ndim != 1:
+        raise ValueError(f"lengths must be 1-D [N], got shape {tuple(lengths.shape)}")
+    if T is None:
+        T = int(lengths.max().item()) if lengths.numel() else 0
+    steps = torch.arange(int(T), device=lengths.device)
+    return steps[:, None] < lengths[None, :] if time_first else steps[None, :] < lengths[:, None]

@@ -1,0 +1,317 @@
+"""PyTorch Datasets over eventkit stores: :class:`FrameDataset` and :class:`EventDataset`.
+
+Samples come back as ``(frames, label)`` with ``frames`` a tensor ``[T, P, H, W]``, or as
+``(frames, label, length)`` for variable-length stores (``duration=`` conversions) or when
+``return_length=True``. Frames are trimmed to their valid length (``T = length``), so transforms
+never see padding; batch variable-length samples with :func:`~eventkit.torch.pad_collate`.
+
+Dtype: frames keep the stored dtype unless ``dtype=`` is given, so the store default ``uint16``
+comes back as ``torch.uint16``. That is deliberate: a DVS128-size batch of 16 is 16.8 MB in
+uint16 but 33.5 MB in int32/float32, and the wider batch made the loader 2-3x slower (the copy,
+the worker-to-main shared memory, and glibc's 32 MiB mmap threshold: ``python -m bench.loader``).
+torch supports ``uint16`` for moving, stacking, indexing and casting, and every eventkit
+transform and ``pad_collate`` handle it, but not for arithmetic or comparisons on the CPU, so
+convert on the device: ``x.to(device, non_blocking=True).float()``. For full CPU op support at the
+same size convert the store with ``--dtype int16`` (counts saturate at 32767); ``dtype=torch.float32``
+(or any torch/NumPy dtype) casts in the worker, at the cost measured above.
+
+Worker safety: the dataset keeps only the store path and small metadata; the store is opened
+lazily in each process that reads (DataLoader workers, persistent or not, fork or spawn), and
+pickles without open handles.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Callable, Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+from torch.utils.data import Dataset
+
+from ..store import EventStore, FrameStore, StoreNotFoundError, open_event_store, open_store
+
+__all__ = ["EventDataset", "FrameDataset"]
+
+_TO_NUMPY = {
+    torch.uint8: np.uint8, torch.int8: np.int8, torch.int16: np.int16, torch.int32: np.int32,
+    torch.int64: np.int64, torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64,
+    torch.bool: np.bool_, torch.uint16: np.uint16, torch.uint32: np.uint32,
+}  # fmt: skip
+DEFAULT_TO_FRAMES: Mapping[str, Any] = {"frames": 16, "split_by": "number"}
+
+
+def _torch_dtype(stored: np.dtype, dtype: torch.dtype | np.dtype | type | str | None) -> torch.dtype:
+    """The tensor dtype a sample is returned as: ``dtype``, or the stored one when None."""
+    if isinstance(dtype, torch.dtype):
+        return dtype
+    try:
+        return torch.from_numpy(np.zeros(0, stored if dtype is None else np.dtype(dtype))).dtype
+    except TypeError as exc:
+        raise ValueError(f"dtype must be a torch or NumPy dtype (or None for the stored one), got {dtype!r}") from exc
+
+
+def _to_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
+    np_dtype = _TO_NUMPY.get(dtype)
+    if np_dtype is not None:
+        return torch.from_numpy(np.ascontiguousarray(a, dtype=np_dtype))
+    return torch.from_numpy(np.ascontiguousarray(a)).to(dtype)  # bfloat16 and friends
+
+
+def convert_hint(path: Path, kind: str = "frames") -> str:
+    """The ``eventkit convert`` command that would create the store at ``path``."""
+    name = path.name
+    args = []
+    if kind == "events" or name.startswith("events-"):
+        args.append("--events")
+    else:
+        if m := re.search(r"-T(\d+)", name):
+            args.append(f"-T {m.group(1)}")
+        if m := re.search(r"-T\d+-(number|time)", name):
+            args.append(f"--split-by {m.group(1)}")
+        if m := re.search(r"-D(\d+)", name):
+            args.append(f"--duration {m.group(1)}")
+        if not args:
+            args.append("-T 16")
+    if path.parent.name == "stores" and path.parent.parent.name:
+        dataset, root = path.parent.parent.name, path.parent.parent.parent
+        return f"eventkit convert {dataset} {' '.join(args)} --root {root}"
+    return f"eventkit convert DATASET {' '.join(args)} --out {path}"
+
+
+def _open(path: Path, kind: str, options: Mapping[str, Any]) -> FrameStore | EventStore:
+    try:
+        return open_store(path, **options) if kind == "frames" else open_event_store(path, **options)
+    except StoreNotFoundError as exc:
+        raise StoreNotFoundError(f"{exc}; create it with: {convert_hint(path, kind)}") from None
+
+
+class _StoreDataset(Dataset[tuple[Any, ...]]):
+    """Shared part: split resolution, lazy per-process opening, pickling, repr."""
+
+    _kind = "frames"
+
+    def __init__(
+        self,
+        store_or_path: FrameStore | EventStore | str | os.PathLike[str],
+        split: str,
+        transform: Callable[..., Any] | None,
+        target_transform: Callable[..., Any] | None,
+        return_length: bool | None,
+    ) -> None:
+        if isinstance(store_or_path, (FrameStore, EventStore)):
+            store = store_or_path
+            self.root = Path(store.path)
+            self._options: dict[str, Any] = dict(getattr(store, "_options", {}))
+        else:
+            self.root = Path(store_or_path)
+            self._options = {}
+            store = _open(self.root, self._kind, self._options)
+        if split not in store:
+            valid = ", ".join(repr(s) for s in store)
+            raise ValueError(f"unknown split {split!r} for {self.root}; valid splits are {valid}")
+        self.split = split
+        self.transform = transform
+        self.target_transform = target_transform
+        self.classes: list[str] = store.classes
+        self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
+        self.sensor_size = store.sensor
+        self.params: dict[str, Any] = dict(store.params)
+        view = store[split]
+        self.targets: np.ndarray = np.asarray(view.labels, dtype=np.int64)
+        self.sample_ids: np.ndarray = np.asarray(view.sample_ids)
+        self._return_length = return_length
+        self._view: Any = view
+        self._pid = os.getpid()
+
+    def _split(self) -> Any:
+        """This process' split view (re-opened after a fork or unpickling)."""
+        if self._view is None or self._pid != os.getpid():
+            self._view = _open(self.root, self._kind, self._options)[self.split]
+            self._pid = os.getpid()
+        return self._view
+
+    def __getstate__(self) -> dict[str, Any]:
+        state = self.__dict__.copy()
+        state["_view"] = None  # no open handles cross process boundaries
+        return state
+
+    def __len__(self) -> int:
+        return int(self.targets.size)
+
+    def _finish(self, x: Any, label: int, length: int, variable: bool) -> tuple[Any, ...]:
+        if self.transform is not None:
+            x = self.transform(x)
+            if isinstance(x, torch.Tensor) and x.ndim >= 1:
+                length = int(x.shape[0])  # a transform may change the number of frames
+        y: Any = label if self.target_transform is None else self.target_transform(label)
+        want = variable if self._return_length is None else self._return_length
+        return (x, y, length) if want else (x, y)
+
+    def __repr__(self) -> str:
+        head = f"Dataset {type(self).__name__}"
+        body = [f"Number of datapoints: {len(self)}", f"Split: {self.split}", f"Store location: {self.root}"]
+        body += self.extra_repr().splitlines()
+        if self.transform is not None:
+            body.append(f"Transform: {self.transform!r}".replace("\n", "\n    "))
+        if self.target_transform is not None:
+            body.append(f"Target transform: {self.target_transform!r}")
+        return "\n".join([head] + ["    " + line for line in body])
+
+    def extra_repr(self) -> str:
+        return ""
+
+
+class FrameDataset(_StoreDataset):
+    """A frame store split as a torchvision-style Dataset.
+
+    Parameters
+    ----------
+    store_or_path
+        A :class:`~eventkit.store.FrameStore` or the path of one (``.../frames-T16-number.zarr``).
+    split
+        ``"train"``, ``"test"``, ... (the store's splits).
+    transform
+        Called on the frames tensor ``[T, P, H, W]`` (e.g. :mod:`eventkit.torch.transforms`).
+    target_transform
+        Called on the integer label.
+    dtype
+        Tensor dtype; None keeps the stored one (``torch.uint16`` for the default store: see the
+        module docstring for why, and for what torch can do with it).
+    return_length
+        Return ``(frames, label, length)``; None: only for variable-length stores.
+
+    Attributes
+    ----------
+    classes : list of str
+        Class names; label ``k`` is ``classes[k]``.
+    targets : numpy.ndarray
+        ``[N]`` int64 labels, without reading any frames (for class-balanced samplers).
+    lengths : numpy.ndarray
+        ``[N]`` int64 valid frames per sample.
+    variable_length : bool
+        The store has no fixed T (``duration=`` and similar conversions) or samples shorter than ``t_max``.
+
+    Raises
+    ------
+    StoreNotFoundError
+        No frame store at the path; the message holds the ``eventkit convert`` command to run.
+    ValueError
+        Unknown split (the message lists the valid ones) or dtype.
+
+    Examples
+    --------
+    >>> ds = FrameDataset("~/.cache/eventkit/dvs128-gesture/stores/frames-T16-number.zarr", "train")
+    >>> frames, label = ds[0]                    # frames: torch.uint16 [16, 2, 128, 128]
+    >>> loader = DataLoader(ds, batch_size=16, shuffle=True, num_workers=2, persistent_workers=True)
+    """
+
+    _kind = "frames"
+
+    def __init__(
+        self,
+        store_or_path: FrameStore | str | os.PathLike[str],
+        split: str = "train",
+        *,
+        transform: Callable[..., Any] | None = None,
+        target_transform: Callable[..., Any] | None = None,
+        dtype: torch.dtype | np.dtype | type | str | None = None,
+        return_length: bool | None = None,
+    ) -> None:
+        if isinstance(store_or_path, (str, os.PathLike)):
+            store_or_path = Path(store_or_path).expanduser()
+        super().__init__(store_or_path, split, transform, target_transform, return_length)
+        view = self._view
+        self.t_max = int(view.t_max)
+        self.stored_dtype = np.dtype(view.frames.dtype)
+        self.dtype = _torch_dtype(self.stored_dtype, dtype)
+        self.lengths: np.ndarray = np.asarray(view.lengths, dtype=np.int64)
+        self.variable_length = self.params.get("frames") is None or bool((self.lengths != self.t_max).any())
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        """Return ``(frames [length, P, H, W], label)`` or ``(frames, label, length)``."""
+        frames, label, length, _ = self._split()[index]
+        x = _to_tensor(frames[:length], self.dtype)
+        return self._finish(x, label, length, self.variable_length)
+
+    def extra_repr(self) -> str:
+        return (
+            f"Frames: T_max={self.t_max}, sensor={tuple(self.sensor_size)}, "
+            f"stored {self.stored_dtype} -> {self.dtype}\n"
+            f"Variable length: {self.variable_length}"
+        )
+
+
+class EventDataset(_StoreDataset):
+    """An event store split, integrated into frames on the fly (or returned as events).
+
+    Parameters
+    ----------
+    store_or_path
+        An :class:`~eventkit.store.EventStore` or the path of one (``eventkit convert --events``).
+    split
+        The split name.
+    to_frames
+        Keyword arguments of :func:`eventkit.to_frames` (the sensor size comes from the store);
+        None returns the event arrays themselves.
+    event_transform
+        Called on the events before integration (e.g. :mod:`eventkit.torch.event_transforms`).
+    transform, target_transform
+        Called on the frames tensor (or on the events when ``to_frames`` is None) / the label.
+    dtype
+        As for :class:`FrameDataset` (frames are integrated as uint16 counts unless ``to_frames``
+        says otherwise).
+    return_length
+        Return ``(frames, label, length)``; None: when ``to_frames`` has no fixed ``frames=T``.
+
+    Examples
+    --------
+    >>> ds = EventDataset(path, "train", to_frames={"duration": 50_000},
+    ...                   event_transform=ET.EventDrop(sensor_size=(128, 128, 2)))
+    >>> frames, label, length = ds[0]
+    """
+
+    _kind = "events"
+
+    def __init__(
+        self,
+        store_or_path: EventStore | str | os.PathLike[str],
+        split: str = "train",
+        *,
+        to_frames: Mapping[str, Any] | None = DEFAULT_TO_FRAMES,
+        event_transform: Callable[..., Any] | None = None,
+        transform: Callable[..., Any] | None = None,
+        target_transform: Callable[..., Any] | None = None,
+        dtype: torch.dtype | np.dtype | type | str | None = None,
+        return_length: bool | None = None,
+    ) -> None:
+        if isinstance(store_or_path, (str, os.PathLike)):
+            store_or_path = Path(store_or_path).expanduser()
+        super().__init__(store_or_path, split, transform, target_transform, return_length)
+        self.to_frames = None if to_frames is None else dict(to_frames)
+        self.event_transform = event_transform
+        self.counts: np.ndarray = np.asarray(self._view.counts, dtype=np.int64)
+        self.variable_length = self.to_frames is not None and self.to_frames.get("frames") is None
+        self._dtype_arg = dtype
+        if self.to_frames is not None:
+            from ..frames import to_frames as _to_frames  # Numba kernels: load only when integrating
+
+            stored = np.dtype(self.to_frames.get("dtype", np.uint16))
+            self.dtype = _torch_dtype(stored, dtype)
+            self._integrate = _to_frames
+
+    def __getitem__(self, index: int) -> tuple[Any, ...]:
+        """Return ``(frames, label[, length])``, or ``(events, label)`` when ``to_frames`` is None."""
+        events, label, _ = self._split()[index]
+        if self.event_transform is not None:
+            events = self.event_transform(events)
+        if self.to_frames is None:
+            return self._finish(events, label, len(events), False)
+        frames = self._integrate(events, self.sensor_size, **self.to_frames)
+        return self._finish(_to_tensor(frames, self.dtype), label, int(frames.shape[0]), self.variable_length)
+
+    def extra_repr(self) -> str:
+        return f"to_frames: {self.to_frames}\nEvent transform: {self.event_transform!r}"
