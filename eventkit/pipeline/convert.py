@@ -16,6 +16,7 @@ from ..datasets.registry import get_manifest
 from ..errors import DatasetNotFoundError
 from .executors import get_executor
 from .plan import Failure, ShardTask
+from .run import run_shard_tasks
 from .spec import FrameSpec
 from .stages import convert_shard, sample_span
 
@@ -143,44 +144,66 @@ def convert(
     )
 
     ex = get_executor(executor, workers=workers, scheduler=scheduler)
+    writer = None
     try:
         if events:
             writer = create_event_store(store_path, sensor=m.sensor, **common)
             per_shard = writer.samples_per_block
-            missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
         else:
             sensor = spec.sensor_out(m.sensor)
-            t_max = _t_max(spec, m, samples, ex)
+            t_max = _resumed_t_max(store_path, params, _t_max(spec, m, samples, ex), overwrite)
             writer = create_store(store_path, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
             per_shard = writer.samples_per_shard
-            missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
+        missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
         report = ConversionReport(store_path, counts)
         tasks = []
         for split in m.splits:
             split_samples = [s for s in samples if s.split == split]
             for shard, group in _group(split_samples, split, per_shard):
-                if any(i in missing[split] for i, _ in group):
+                todo = frozenset(i for i, _ in group if i in missing[split])
+                if todo:
+                    # event blocks are all-or-nothing (redo whole); frame shards keep what is there
                     tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
-                                           "events" if events else "frames"))
-        todo = sum(len(t.samples) for t in tasks)
-        report.skipped = sum(counts.values()) - todo
-        with _bar(todo, progress, f"convert {m.name}") as bar:
+                                           "events" if events else "frames",
+                                           None if events or len(todo) == len(group) else todo))
+        todo_n = sum(len(t.samples) if t.todo is None else len(t.todo) for t in tasks)
+        report.skipped = sum(counts.values()) - sum(len(v) for v in missing.values())
+        with _bar(todo_n, progress, f"convert {m.name}") as bar:
             for task, result in ex.map_unordered(convert_shard, tasks):
                 if isinstance(result, BaseException):
                     reason = f"{type(result).__name__}: {result}"
-                    report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for _, s in task.samples]
+                    report.failures += [Failure(task.split, s.sample_id, str(s.source), reason)
+                                        for i, s in task.samples if task.todo is None or i in task.todo]
                 else:
                     report.converted += result.written
                     report.failures += list(result.failures)
-                bar.update(len(task.samples))
+                bar.update(len(task.samples) if task.todo is None else len(task.todo))
         if not report.failures:
             writer.finalize()
             report.complete = True
-        else:
-            writer.close()
     finally:
+        if writer is not None:
+            writer.close()  # release the lock on any exit (finalize has already released it)
         ex.close()
     return report
+
+
+def _resumed_t_max(store_path: Path, params: dict[str, Any], t_max: int, overwrite: bool) -> int:
+    """Keep an existing store's t_max when this run's bound fits in it.
+
+    In duration mode t_max is the bound of the longest sample that decodes; a run in which a
+    long per-file sample failed (a corrupt file) makes a smaller store, and the re-run after the
+    file is fixed must not then be refused for a different t_max when the sample still fits.
+    """
+    from ..store.layout import read_root_attrs
+
+    if overwrite:
+        return t_max
+    attrs = read_root_attrs(store_path) or {}
+    old = attrs.get("t_max")
+    if attrs.get("eventkit_store") == "frames" and attrs.get("params") == params and isinstance(old, int) and old >= t_max:
+        return old
+    return t_max
 
 
 def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> int:

@@ -31,6 +31,7 @@ import numpy as np
 from ..errors import EventkitError
 from ..pipeline.executors import get_executor
 from ..pipeline.plan import Failure
+from ..pipeline.run import run_shard_tasks
 from ._base import SynthMethod
 from .images import FITS, ImageSample, ImageSet, discover_images, load_image, prepare_image, sample_seed
 
@@ -252,22 +253,7 @@ def synth_convert(
                                                 sp, lo // per_shard, group))  # fmt: skip
         todo = sum(len(x.samples) for x in tasks)
         report.skipped = sum(counts.values()) - todo
-        from ..pipeline.convert import _bar
-
-        with _bar(todo, progress, f"synth {m.name}") as bar:
-            for task, result in ex.map_unordered(synth_shard, tasks):
-                if isinstance(result, BaseException):
-                    reason = f"{type(result).__name__}: {result}"
-                    report.failures += [Failure(task.split, s.sample_id, s.source, reason) for _, s in task.samples]
-                else:
-                    report.converted += result.written
-                    report.failures += list(result.failures)
-                bar.update(len(task.samples))
-        if not report.failures:
-            writer.finalize()
-            report.complete = True
-        else:
-            writer.close()
+        run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
     finally:
         ex.close()
     return report
