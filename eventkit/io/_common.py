@@ -1,10 +1,12 @@
-"""Small helpers shared by the decoders: header scanning, bounded chunked reads, output trimming."""
+"""Small helpers shared by the decoders: header scanning, bounded chunked reads, output trimming,
+Numba unaligned load/store helpers and a two-store event writer."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Iterator
 
+import numba
 import numpy as np
 
 from ..errors import DecodeError
@@ -82,3 +84,92 @@ def trim(out: EventArray, n: int) -> EventArray:
 def alloc(n: int) -> EventArray:
     """Allocate an uninitialised output of ``n`` events."""
     return np.empty(int(n), dtype=EVENT_DTYPE)
+
+
+# ------------------------------------------------------------------ Numba load helpers
+# Unaligned 32-bit loads from a uint8 buffer, one machine instruction each (plus a byte swap for
+# big-endian). Plain ``b[i] | b[i+1] << 8 | ...`` expressions are not merged into one load by
+# LLVM once Numba adds its negative-index wraparound to every subscript.
+
+from llvmlite import ir as _ir  # noqa: E402
+from numba import types as _nbtypes  # noqa: E402
+from numba.extending import intrinsic as _intrinsic  # noqa: E402
+
+
+def _u32_load(builder, context, arrty, ary_val, idx, swap):
+    ary = context.make_array(arrty)(context, builder, ary_val)
+    ptr = builder.gep(ary.data, [idx])
+    value = builder.load(builder.bitcast(ptr, _ir.IntType(32).as_pointer()), align=1)
+    return builder.bswap(value) if swap else value
+
+
+def _u32_intrinsic(swap: bool):
+    def typer(typingctx, arr, idx):
+        if not (isinstance(arr, _nbtypes.Array) and arr.dtype == _nbtypes.uint8 and arr.layout == "C"
+                and isinstance(idx, _nbtypes.Integer)):
+            return None
+        sig = _nbtypes.uint32(arr, idx)
+
+        def codegen(context, builder, signature, args):
+            return _u32_load(builder, context, signature.args[0], args[0], args[1], swap)
+
+        return sig, codegen
+
+    return typer
+
+
+def _le_u32(typingctx, arr, idx):
+    return _u32_intrinsic(False)(typingctx, arr, idx)
+
+
+def _be_u32(typingctx, arr, idx):
+    return _u32_intrinsic(True)(typingctx, arr, idx)
+
+
+load_u32le = _intrinsic(_le_u32)
+"""``load_u32le(buf, i)`` in Numba code: the little-endian uint32 at byte ``i`` of a C-contiguous
+uint8 array (no bounds check: the caller guarantees ``i + 4 <= len(buf)``)."""
+
+load_u32be = _intrinsic(_be_u32)
+"""``load_u32be(buf, i)``: the big-endian uint32 at byte ``i`` (no bounds check)."""
+
+
+def _st_u64(typingctx, arr, idx, value):
+    if not (isinstance(arr, _nbtypes.Array) and arr.dtype == _nbtypes.uint8 and arr.layout == "C"
+            and isinstance(idx, _nbtypes.Integer) and isinstance(value, _nbtypes.Integer)):
+        return None
+    sig = _nbtypes.void(arr, idx, value)
+
+    def codegen(context, builder, signature, args):
+        ary = context.make_array(signature.args[0])(context, builder, args[0])
+        i64 = _ir.IntType(64)
+        val = context.cast(builder, args[2], signature.args[2], _nbtypes.int64)
+        ptr = builder.bitcast(builder.gep(ary.data, [args[1]]), i64.as_pointer())
+        builder.store(val, ptr, align=1)
+        return context.get_dummy_value()
+
+    return sig, codegen
+
+
+store_u64le = _intrinsic(_st_u64)
+"""``store_u64le(buf, i, v)`` in Numba code: write ``v`` as a little-endian 64-bit integer at byte
+``i`` of a C-contiguous uint8 array (no bounds check)."""
+
+
+EVENT_ITEMSIZE = EVENT_DTYPE.itemsize  # 13: t int64 at 0, x uint16 at 8, y uint16 at 10, p uint8 at 12
+
+
+def event_bytes(out: EventArray) -> np.ndarray:
+    """The bytes of a C-contiguous :data:`EVENT_DTYPE` array, as a flat uint8 array (a view)."""
+    return out.view(np.uint8).reshape(-1)
+
+
+@numba.njit(inline="always", nogil=True, boundscheck=False)
+def put_event(ob, n, t, x, y, p):
+    """Write event ``n`` (``t`` >= 0, ``x``, ``y`` < 2**16, ``p`` < 2**8) into the bytes ``ob`` of an
+    :data:`EVENT_DTYPE` array with two overlapping 8-byte stores: x, y, p into bytes 5..12 first,
+    then ``t`` into bytes 0..7 (overwriting bytes 5..7 of the first store; stores of one thread
+    land in program order)."""
+    e = n * 13
+    store_u64le(ob, e + 5, (np.int64(x) << 24) | (np.int64(y) << 40) | (np.int64(p) << 56))
+    store_u64le(ob, e, t)

@@ -64,14 +64,15 @@ as they are; events stay in file order. ``t`` is therefore an absolute, non-nega
 from __future__ import annotations
 
 import os
-from typing import NamedTuple
+import re
+from typing import BinaryIO, NamedTuple
 
 import numba
 import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
-from ._common import CHUNK_BYTES, alloc, check_file, iter_chunks, trim
+from ._common import alloc, check_file, event_bytes, load_u32be, put_event, trim
 from ._format import EventFormat
 
 __all__ = ["FORMAT", "read_aedat2", "resolve_chip", "Aedat2Header", "read_aedat2_header", "CHIPS"]
@@ -79,6 +80,11 @@ __all__ = ["FORMAT", "read_aedat2", "resolve_chip", "Aedat2Header", "read_aedat2
 MAGIC = b"#!AER-DAT2"
 RECORD = 8
 HEADER_LIMIT = 1 << 26  # a header longer than 64 MiB is not a jAER header
+HEAD_BYTES = 1 << 18  # first read of a file: the whole header of most recordings
+LINE_LIMIT = 1 << 20  # a '#' "line" this long without a newline is binary data that began with '#'
+# payload slice read per kernel call (a multiple of RECORD): small enough to stay in the CPU
+# cache and to keep memory at about the output size, large enough to amortise the call
+CHUNK_BYTES = 1 << 19
 
 LAYOUT_DVS128 = 0
 LAYOUT_DAVIS = 1
@@ -136,11 +142,90 @@ def resolve_chip(name: str | None) -> ChipLayout:
 def _is_text(line: bytes) -> bool:
     """True if ``line`` (without its newline) holds no control byte other than tab and CR."""
     body = line.rstrip(b"\n")
-    if not body:
-        return True
-    arr = np.frombuffer(body, dtype=np.uint8)
-    ctrl = (arr < 0x20) & (arr != 0x09) & (arr != 0x0D)
-    return not bool(ctrl.any()) and not bool((arr == 0x7F).any())
+    return _TEXT.fullmatch(body) is not None
+
+
+# a text byte: tab, CR, or anything from 0x20 up except DEL
+_TEXT_CLASS = rb"[\t\r\x20-\x7e\x80-\xff]"
+_TEXT = re.compile(_TEXT_CLASS + rb"*")
+# a run of complete header lines: '#', text, '\n', at most LINE_LIMIT bytes each
+_HEADER_LINES = re.compile(rb"(?:#" + _TEXT_CLASS + rb"{0,%d}\n)*" % (LINE_LIMIT - 2))
+_NOT_HASH_LINE = re.compile(rb"\n[^#]")  # a line (after the first) that does not start with '#'
+# bytes.translate table: control bytes other than tab, LF, CR (and DEL) -> 0, everything else -> 1
+_CTRL_ZERO = bytes(0 if (c < 0x20 and c not in (0x09, 0x0A, 0x0D)) or c == 0x7F else 1 for c in range(256))
+_AECHIP = re.compile(rb"^#[ \t\r]*aechip:", re.IGNORECASE | re.MULTILINE)
+
+
+def _header_run(data: bytes, pos: int) -> int:
+    """End of the run of complete header lines (``#``, text, ``\\n``, at most LINE_LIMIT bytes)
+    that starts at line start ``pos`` of ``data``; ``pos`` if there is none.
+
+    Same result as ``_HEADER_LINES.match(data, pos).end()``, with C-speed bytes searches.
+    """
+    if data[pos : pos + 1] != b"#":
+        return pos
+    m = _NOT_HASH_LINE.search(data, pos)
+    stop = m.start() + 1 if m else data.rfind(b"\n", pos) + 1  # complete lines that start with '#'
+    if stop <= pos:
+        return pos
+    block = data[pos:stop]
+    c = block.translate(_CTRL_ZERO).find(0)
+    if c >= 0:  # the header ends at the start of the line holding the first control byte
+        stop = pos + block.rfind(b"\n", 0, c) + 1
+    if stop - pos > LINE_LIMIT:  # a line may be over the limit: check line by line
+        return _HEADER_LINES.match(data, pos).end()
+    return stop
+
+
+def _scan_header(f: BinaryIO, p: str, want_lines: bool = True) -> tuple[Aedat2Header, bytes]:
+    """Scan the header from the start of the open file ``f``.
+
+    Returns the header and the bytes read so far (at least the header; possibly some payload).
+    Works on one read of the head (more only for headers over :data:`HEAD_BYTES`) with whole-buffer
+    bytes operations, not one Python step per line: jAER headers have thousands of lines.
+    ``want_lines=False`` leaves ``lines`` empty (the decoder does not need them).
+    """
+    data = f.read(HEAD_BYTES)
+    first = data[: len(MAGIC)]
+    if first != MAGIC:
+        raise DecodeError(p, f"not an AEDAT 2.0 file: it starts with {first!r}, expected {MAGIC!r}", offset=0)
+    eof = len(data) < HEAD_BYTES
+    pos = 0
+    while True:
+        pos = _header_run(data, pos)  # complete text lines starting with '#'
+        if pos > HEADER_LIMIT:  # the position after the first line that ends past the limit
+            bad = data.find(b"\n", HEADER_LIMIT) + 1
+            raise DecodeError(p, f"text header longer than {HEADER_LIMIT} bytes; the file is corrupt", offset=bad)
+        if data.find(b"\n", pos) >= 0:  # a complete line that is not a header line: the header ends
+            break
+        # what is left is one line without a newline (so far)
+        rest = len(data) - pos
+        if rest == 0 or data[pos] != 0x23 or rest >= LINE_LIMIT:
+            break
+        if _TEXT.match(data, pos + 1).end() != len(data):  # not text: binary data beginning with '#'
+            break
+        if eof:  # a header line cut by the end of the file still counts as header
+            pos = len(data)
+            break
+        more = f.read(max(len(data), HEAD_BYTES))
+        eof = not more
+        data += more
+    block = data[:pos]
+    lines = []
+    if want_lines and block:
+        # splitlines() splits at '\r\n', '\n' and a lone '\r': the same lines as splitting at
+        # '\n' and stripping line ends, unless some '\r' is not right before a '\n'
+        lines = block.splitlines()
+        if len(lines) != block.count(b"\n") + (block[-1] != 0x0A):
+            lines = [ln.rstrip(b"\r\n") for ln in block.split(b"\n")]
+            if block[-1] == 0x0A:
+                lines.pop()
+    chip = None
+    m = _AECHIP.search(block)
+    if m:
+        ln = block[m.start() : block.find(b"\n", m.start()) % (len(block) + 1)].rstrip(b"\r\n")
+        chip = ln[1:].strip()[7:].strip().decode("utf-8", "replace")
+    return Aedat2Header(pos, lines, chip), data
 
 
 def read_aedat2_header(path: str | os.PathLike[str]) -> Aedat2Header:
@@ -152,118 +237,149 @@ def read_aedat2_header(path: str | os.PathLike[str]) -> Aedat2Header:
         If the file does not start with ``#!AER-DAT2`` or the header is absurdly long.
     """
     p = check_file(path)
-    lines: list[bytes] = []
-    pos = 0
-    chip = None
     with open(p, "rb") as f:
-        first = f.read(len(MAGIC))
-        if first != MAGIC:
-            raise DecodeError(p, f"not an AEDAT 2.0 file: it starts with {first!r}, expected {MAGIC!r}", offset=0)
-        f.seek(0)
-        while True:
-            if pos > HEADER_LIMIT:
-                raise DecodeError(p, f"text header longer than {HEADER_LIMIT} bytes; the file is corrupt", offset=pos)
-            line = f.readline(1 << 20)
-            if not line or line[:1] != b"#":
-                break
-            ends = line.endswith(b"\n")
-            if not ends and len(line) == 1 << 20:  # a 1 MiB 'line': binary data that began with '#'
-                break
-            if not _is_text(line):
-                break
-            lines.append(line.rstrip(b"\r\n"))
-            pos += len(line)
-            if not ends:  # header line cut by the end of the file
-                break
-    for ln in lines:
-        body = ln[1:].strip()
-        if body[:7].lower() == b"aechip:":
-            chip = body[7:].strip().decode("utf-8", "replace")
-            break
-    return Aedat2Header(pos, lines, chip)
+        return _scan_header(f, p)[0]
 
 
-@numba.njit(cache=True, nogil=True)
-def _decode_records(buf, nrec, layout, wmax, hmax, out_t, out_x, out_y, out_p, n, state):
-    """Decode ``nrec`` big-endian records of ``buf`` into the outputs from index ``n``.
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _run_dvs128(buf, i, nrec, wmax, hmax, ob, n, lim, wrap):
+    """The hot loop of :func:`_decode_records` for the dvs128 layout: decode records from ``i``
+    until the end, or until a kept event that is outside the sensor or whose timestamp is below
+    ``lim`` (a wrap), which it leaves to the caller. Returns ``(i, n, lim, or of the addresses)``."""
+    acc = 0
+    while i < nrec:
+        a = np.int64(load_u32be(buf, i * 8))
+        if (a & 0x80000000) == 0:
+            acc |= a
+            if (a & 0x8000) == 0:
+                x = (a >> 1) & 0x7F
+                y = (a >> 8) & 0x7F
+                ts = np.int64(load_u32be(buf, i * 8 + 4))
+                if x >= wmax or y >= hmax or ts < lim:
+                    break
+                lim = ts - 0x40000000
+                put_event(ob, n, ts + wrap, x, y, 1 - (a & 1))
+                n += 1
+        i += 1
+    return i, n, lim, acc
 
-    ``state`` = [previous raw timestamp (-1: none), wrap offset, high-bits-seen flag].
-    Returns ``(n, bad_record)``: ``bad_record`` is the index of the first record whose
-    coordinates fall outside ``wmax`` x ``hmax`` (decoding stops there), or -1.
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _run_davis(buf, i, nrec, wmax, hmax, ob, n, lim, wrap):
+    """:func:`_run_dvs128` for the davis layout."""
+    while i < nrec:
+        a = np.int64(load_u32be(buf, i * 8))
+        if (a & 0x80000400) == 0:  # not an APS / IMU sample or an external event
+            x = (a >> 12) & 0x3FF
+            y = (a >> 22) & 0x1FF
+            ts = np.int64(load_u32be(buf, i * 8 + 4))
+            if x >= wmax or y >= hmax or ts < lim:
+                break
+            lim = ts - 0x40000000
+            put_event(ob, n, ts + wrap, x, y, (a >> 11) & 1)
+            n += 1
+        i += 1
+    return i, n, lim, 0
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _decode_records(buf, nrec, layout, wmax, hmax, ob, n, state):
+    """Decode ``nrec`` big-endian records of ``buf`` into the events ``ob`` (the bytes of an
+    EVENT_DTYPE array, see :func:`~eventkit.io._common.put_event`) from index ``n``.
+
+    ``state`` = [previous raw timestamp (-1: none), wrap offset, high-bits-seen flag (dvs128
+    layout only)]. Returns ``(n, bad_record)``: ``bad_record`` is the index of the first record
+    whose coordinates fall outside ``wmax`` x ``hmax`` (decoding stops there), or -1.
+    The output must have room for ``n + nrec`` events.
     """
-    prev = state[0]
     wrap = state[1]
-    high = state[2]
-    for i in range(nrec):
-        j = i * 8
-        a = (np.int64(buf[j]) << 24) | (np.int64(buf[j + 1]) << 16) | (np.int64(buf[j + 2]) << 8) | np.int64(buf[j + 3])
-        if a & 0x80000000:
-            continue
-        if a & 0x7FFF0000:
-            high = 1
+    # a kept timestamp below lim is a wrap: more than 2**30 below the previous one (none: -1)
+    lim = state[0] - 0x40000000
+    bad = -1
+    i = 0
+    while True:
         if layout == 0:
-            if a & 0x8000:
-                continue
+            i, n, lim, acc = _run_dvs128(buf, i, nrec, wmax, hmax, ob, n, lim, wrap)
+            if acc & 0x7FFF0000:
+                state[2] = 1
+        else:
+            i, n, lim, acc = _run_davis(buf, i, nrec, wmax, hmax, ob, n, lim, wrap)
+        if i >= nrec:
+            break
+        # record i is a kept event outside the sensor, or a wrap
+        a = np.int64(load_u32be(buf, i * 8))
+        if layout == 0:
             x = (a >> 1) & 0x7F
             y = (a >> 8) & 0x7F
             pol = 1 - (a & 1)
         else:
-            if a & 0x400:
-                continue
             x = (a >> 12) & 0x3FF
             y = (a >> 22) & 0x1FF
             pol = (a >> 11) & 1
         if x >= wmax or y >= hmax:
-            state[0] = prev
-            state[1] = wrap
-            state[2] = high
-            return n, i
-        ts = (np.int64(buf[j + 4]) << 24) | (np.int64(buf[j + 5]) << 16) | (np.int64(buf[j + 6]) << 8) | np.int64(buf[j + 7])
-        if prev >= 0 and prev - ts > 0x40000000:
-            if prev >= 0x80000000:
-                wrap += 0x100000000
-            else:
-                wrap += 0x80000000
-        prev = ts
-        out_t[n] = ts + wrap
-        out_x[n] = x
-        out_y[n] = y
-        out_p[n] = pol
+            bad = i
+            break
+        prev = lim + 0x40000000  # >= 0 here: no timestamp is below the initial lim
+        wrap += 0x100000000 if prev >= 0x80000000 else 0x80000000
+        ts = np.int64(load_u32be(buf, i * 8 + 4))
+        lim = ts - 0x40000000
+        put_event(ob, n, ts + wrap, x, y, pol)
         n += 1
-    state[0] = prev
+        i += 1
+    state[0] = lim + 0x40000000
     state[1] = wrap
-    state[2] = high
-    return n, -1
+    return n, bad
 
 
-def _decode(path: str, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None) -> EventArray:
+def _decode(
+    f: BinaryIO, path: str, head: bytes, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None
+) -> EventArray:
+    """Decode the ``nrec`` records from file offset ``start`` of ``f``; ``head`` holds the file's
+    first bytes (so the part of the payload in it is not read twice)."""
     auto = layout == "auto"
     code = LAYOUT_DVS128 if auto else _LAYOUT_CODES[layout]
     out = alloc(nrec)
-    cols = out["t"], out["x"], out["y"], out["p"]
+    ob = event_bytes(out)
+    wmax, hmax = (sensor.width, sensor.height) if sensor is not None else (1 << 16, 1 << 16)
+    step = max(RECORD, (CHUNK_BYTES // RECORD) * RECORD)
+    buf = np.empty(min(step, nrec * RECORD), dtype=np.uint8)
+    view = memoryview(buf)
     while True:
-        wmax, hmax = (sensor.width, sensor.height) if sensor is not None else (1 << 16, 1 << 16)
         state = np.array([-1, 0, 0], dtype=np.int64)
         n = 0
-        restart = False
-        for off, buf in iter_chunks(path, start, RECORD, CHUNK_BYTES):
-            k = buf.shape[0] // RECORD
-            n, bad = _decode_records(buf, k, code, wmax, hmax, *cols, n, state)
+        done = 0  # records decoded
+        lead = head[start:]  # payload bytes already read
+        used = 0
+        f.seek(start + len(lead))
+        while done < nrec:
+            want = min(buf.shape[0], (nrec - done) * RECORD)
+            got = min(want, len(lead) - used)
+            if got > 0:
+                buf[:got] = np.frombuffer(lead, dtype=np.uint8, count=got, offset=used)
+                used += got
+            while got < want:
+                k = f.readinto(view[got:want])
+                if not k:
+                    raise DecodeError(path, "the file shrank while it was read", offset=start + done * RECORD + got)
+                got += k
+            k = want // RECORD
+            n, bad = _decode_records(buf, k, code, wmax, hmax, ob, n, state)
             if bad >= 0:
-                j = off + bad * RECORD
                 a = int.from_bytes(buf[bad * RECORD : bad * RECORD + 4].tobytes(), "big")
                 what = f"AEChip {chip}" if chip else f"layout {layout!r}"
                 raise DecodeError(
                     path,
                     f"event address 0x{a:08x} decodes outside the {sensor.width}x{sensor.height} sensor of {what}; "
                     "the file is corrupt or the chip is wrong (pass layout= to read_aedat2)",
-                    offset=j,
+                    offset=start + (done + bad) * RECORD,
                 )
+            done += k
             if auto and code == LAYOUT_DVS128 and state[2]:
-                code, restart = LAYOUT_DAVIS, True  # addresses use bits above 15: not a DVS128
-                break
-        if not restart:
-            return trim(out, n)
+                break  # addresses use bits above 15: not a DVS128
+        if auto and code == LAYOUT_DVS128 and state[2]:
+            code = LAYOUT_DAVIS
+            continue
+        return trim(out, n)
 
 
 def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> EventArray:
@@ -291,30 +407,31 @@ def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> Even
         ``layout`` is not a known layout or chip name.
     """
     p = check_file(path)
-    hdr = read_aedat2_header(p)
-    header_chip = resolve_chip(hdr.chip)
-    if layout is None:
-        chosen = header_chip
-    else:
-        chosen = resolve_chip(layout)
-        if chosen.layout == "auto":
-            raise ValueError(f"unknown AEDAT 2.0 layout {layout!r}; use 'dvs128', 'davis' or a chip name like 'DAVIS240C'")
-        if chosen.sensor is None:  # a bare family: keep the header's sensor when it is the same family
-            sensor = header_chip.sensor if header_chip.layout == chosen.layout else None
-            if chosen.layout == "dvs128" and sensor is None:
-                sensor = SensorSize(128, 128, 2)
-            chosen = ChipLayout(chosen.layout, sensor)
-    size = os.path.getsize(p)
-    payload = size - hdr.data_start
-    nrec, tail = divmod(payload, RECORD)
-    if tail:
-        raise DecodeError(
-            p,
-            f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
-            f"({nrec} records after a {hdr.data_start}-byte header)",
-            offset=hdr.data_start + nrec * RECORD,
-        )
-    return _decode(p, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
+    with open(p, "rb") as f:
+        hdr, head = _scan_header(f, p, want_lines=False)
+        header_chip = resolve_chip(hdr.chip)
+        if layout is None:
+            chosen = header_chip
+        else:
+            chosen = resolve_chip(layout)
+            if chosen.layout == "auto":
+                raise ValueError(f"unknown AEDAT 2.0 layout {layout!r}; use 'dvs128', 'davis' or a chip name like 'DAVIS240C'")
+            if chosen.sensor is None:  # a bare family: keep the header's sensor when it is the same family
+                sensor = header_chip.sensor if header_chip.layout == chosen.layout else None
+                if chosen.layout == "dvs128" and sensor is None:
+                    sensor = SensorSize(128, 128, 2)
+                chosen = ChipLayout(chosen.layout, sensor)
+        size = os.fstat(f.fileno()).st_size
+        payload = size - hdr.data_start
+        nrec, tail = divmod(payload, RECORD)
+        if tail:
+            raise DecodeError(
+                p,
+                f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
+                f"({nrec} records after a {hdr.data_start}-byte header)",
+                offset=hdr.data_start + nrec * RECORD,
+            )
+        return _decode(f, p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
 
 
 def _sniff(head: bytes) -> bool:
@@ -322,7 +439,9 @@ def _sniff(head: bytes) -> bool:
 
 
 def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:
-    return resolve_chip(read_aedat2_header(path).chip).sensor
+    p = check_file(path)
+    with open(p, "rb") as f:
+        return resolve_chip(_scan_header(f, p, want_lines=False)[0].chip).sensor
 
 
 FORMAT = EventFormat(

@@ -36,7 +36,7 @@ its ``#Source N: NAME`` line (see :data:`SOURCES`); when all declared sources sh
 also applies to packets that name an undeclared source. An event outside its sensor raises
 DecodeError. Non-polarity packets are skipped by their declared size without being read.
 
-Memory: the payload is read in :data:`~eventkit.io._common.CHUNK_BYTES` slices; the output is
+Memory: the payload is read in :data:`CHUNK_BYTES` slices (into one reused buffer); the output is
 allocated once for the largest possible event count (file size / 8) and trimmed, and pages of it
 that are never written are never touched, so peak RSS is about the output plus one slice.
 """
@@ -52,7 +52,7 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
-from ._common import CHUNK_BYTES, alloc, check_file, trim
+from ._common import alloc, check_file, event_bytes, load_u32le, put_event, trim
 from ._format import EventFormat
 
 __all__ = ["FORMAT", "SOURCES", "Aedat31Header", "read_aedat31", "read_aedat31_header", "source_sensor"]
@@ -62,6 +62,9 @@ END_HEADER = b"#!END-HEADER"
 PACKET_HEADER = 28
 POLARITY = 1
 HEADER_LIMIT = 1 << 24
+# payload slice read per kernel call: small enough to stay in the CPU cache (and to keep memory at
+# about the output size), large enough to amortise the call
+CHUNK_BYTES = 1 << 19
 
 # cAER/libcaer source names (upper-cased, spaces/underscores removed) -> sensor; longest first
 SOURCES: tuple[tuple[str, int, int], ...] = (
@@ -157,17 +160,36 @@ _REM_EVENTS, _REM_SKIP, _OVERFLOW, _W, _H, _PACKET_AT = range(6)
 _OK, _E_COORD, _E_SIZE, _E_TSOFF, _E_COUNTS, _E_NEG = range(6)
 
 
-@numba.njit(cache=True, nogil=True, inline="always")
+@numba.njit(nogil=True, inline="always")
 def _le32(b, i):
-    return np.int64(b[i]) | (np.int64(b[i + 1]) << 8) | (np.int64(b[i + 2]) << 16) | (np.int64(b[i + 3]) << 24)
+    return np.int64(load_u32le(b, i))
 
 
-@numba.njit(cache=True, nogil=True)
-def _decode_packets(buf, nbuf, base, wlim, hlim, out_t, out_x, out_y, out_p, n, st):
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _run_polarity(buf, j, end, w, h, ov, ob, n):
+    """Decode the polarity events in ``buf[j:end]`` into ``ob`` from index ``n``; stop at an event
+    outside ``w`` x ``h``. Returns ``(offset reached, n)``: ``end``, or the bad event's offset."""
+    while j < end:
+        d = _le32(buf, j)
+        if d & 1:  # invalidated events (valid bit clear) are dropped
+            x = d >> 17
+            y = (d >> 2) & 0x7FFF
+            if x >= w or y >= h:
+                break
+            put_event(ob, n, _le32(buf, j + 4) | ov, x, y, (d >> 1) & 1)
+            n += 1
+        j += 8
+    return j, n
+
+
+@numba.njit(cache=True, nogil=True, boundscheck=False)
+def _decode_packets(buf, nbuf, base, wlim, hlim, ob, n, st):
     """Decode as much of ``buf[:nbuf]`` (file offset ``base``) as is complete.
 
     A packet may span several calls: ``st`` carries the events / bytes left in the current
-    packet and its overflow and sensor limits. Returns ``(consumed, n, error, error_offset)``.
+    packet and its overflow and sensor limits. Events go to ``ob``, the bytes of an EVENT_DTYPE
+    array (see :func:`~eventkit.io._common.put_event`), from index ``n``.
+    Returns ``(consumed, n, error, error_offset)``.
     """
     pos = 0
     while True:
@@ -176,23 +198,9 @@ def _decode_packets(buf, nbuf, base, wlim, hlim, out_t, out_x, out_y, out_p, n, 
             k = (nbuf - pos) // 8
             if k > rem:
                 k = rem
-            ov = st[_OVERFLOW]
-            w = st[_W]
-            h = st[_H]
-            for i in range(k):
-                j = pos + i * 8
-                d = _le32(buf, j)
-                if (d & 1) == 0:
-                    continue  # invalidated event
-                x = d >> 17
-                y = (d >> 2) & 0x7FFF
-                if x >= w or y >= h:
-                    return pos, n, _E_COORD, base + j
-                out_t[n] = _le32(buf, j + 4) | ov
-                out_x[n] = x
-                out_y[n] = y
-                out_p[n] = (d >> 1) & 1
-                n += 1
+            j, n = _run_polarity(buf, pos, pos + k * 8, st[_W], st[_H], st[_OVERFLOW], ob, n)
+            if j < pos + k * 8:
+                return pos, n, _E_COORD, base + j
             pos += k * 8
             st[_REM_EVENTS] = rem - k
             if rem - k > 0:
@@ -210,8 +218,9 @@ def _decode_packets(buf, nbuf, base, wlim, hlim, out_t, out_x, out_y, out_p, n, 
             continue
         if nbuf - pos < PACKET_HEADER:
             return pos, n, _OK, 0
-        etype = np.int64(buf[pos]) | (np.int64(buf[pos + 1]) << 8)
-        src = np.int64(buf[pos + 2]) | (np.int64(buf[pos + 3]) << 8)
+        word = _le32(buf, pos)
+        etype = word & 0xFFFF
+        src = word >> 16
         size = _le32(buf, pos + 4)
         tsoff = _le32(buf, pos + 8)
         ovf = _le32(buf, pos + 12)
@@ -283,22 +292,24 @@ def read_aedat31(path: str | os.PathLike[str]) -> EventArray:
     hdr = read_aedat31_header(p)
     size = os.path.getsize(p)
     out = alloc(max(0, size - hdr.data_start) // 8)
-    cols = out["t"], out["x"], out["y"], out["p"]
+    ob = event_bytes(out)
     wlim, hlim = _limits(hdr)
     st = np.zeros(6, dtype=np.int64)
     st[_PACKET_AT] = -1
     n = 0
-    buf = np.empty(CHUNK_BYTES + PACKET_HEADER, dtype=np.uint8)
+    buf = np.empty(min(CHUNK_BYTES, max(0, size - hdr.data_start)) + PACKET_HEADER, dtype=np.uint8)
     carry = 0  # bytes of an incomplete packet header / event kept at the front of buf
     base = hdr.data_start  # file offset of buf[0]
+    view = memoryview(buf)
     with open(p, "rb") as f:
         f.seek(hdr.data_start)
         while True:
-            got = f.readinto(memoryview(buf)[carry : carry + CHUNK_BYTES])
+            # never past the size the output was allocated for, even if the file grows meanwhile
+            got = f.readinto(view[carry : carry + min(CHUNK_BYTES, size - base - carry)])
             if not got:
                 break
             nbuf = carry + got
-            used, n, err, at = _decode_packets(buf, nbuf, base, wlim, hlim, *cols, n, st)
+            used, n, err, at = _decode_packets(buf, nbuf, base, wlim, hlim, ob, n, st)
             if err:
                 _raise(p, err, at, buf, base)
             if st[_REM_SKIP] > 0:  # the rest of a skipped packet: seek over it
