@@ -151,7 +151,7 @@ def convert(
             per_shard = writer.samples_per_block
         else:
             sensor = spec.sensor_out(m.sensor)
-            t_max = _resumed_t_max(store_path, params, _t_max(spec, m, samples, ex), overwrite)
+            t_max = _t_max(spec, m, samples, ex)
             writer = create_store(store_path, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
             per_shard = writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
@@ -166,44 +166,13 @@ def convert(
                     tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
                                            "events" if events else "frames",
                                            None if events or len(todo) == len(group) else todo))
-        todo_n = sum(len(t.samples) if t.todo is None else len(t.todo) for t in tasks)
         report.skipped = sum(counts.values()) - sum(len(v) for v in missing.values())
-        with _bar(todo_n, progress, f"convert {m.name}") as bar:
-            for task, result in ex.map_unordered(convert_shard, tasks):
-                if isinstance(result, BaseException):
-                    reason = f"{type(result).__name__}: {result}"
-                    report.failures += [Failure(task.split, s.sample_id, str(s.source), reason)
-                                        for i, s in task.samples if task.todo is None or i in task.todo]
-                else:
-                    report.converted += result.written
-                    report.failures += list(result.failures)
-                bar.update(len(task.samples) if task.todo is None else len(task.todo))
-        if not report.failures:
-            writer.finalize()
-            report.complete = True
+        run_shard_tasks(ex, convert_shard, tasks, writer, report, progress=progress, desc=f"convert {m.name}")
     finally:
         if writer is not None:
             writer.close()  # release the lock on any exit (finalize has already released it)
         ex.close()
     return report
-
-
-def _resumed_t_max(store_path: Path, params: dict[str, Any], t_max: int, overwrite: bool) -> int:
-    """Keep an existing store's t_max when this run's bound fits in it.
-
-    In duration mode t_max is the bound of the longest sample that decodes; a run in which a
-    long per-file sample failed (a corrupt file) makes a smaller store, and the re-run after the
-    file is fixed must not then be refused for a different t_max when the sample still fits.
-    """
-    from ..store.layout import read_root_attrs
-
-    if overwrite:
-        return t_max
-    attrs = read_root_attrs(store_path) or {}
-    old = attrs.get("t_max")
-    if attrs.get("eventkit_store") == "frames" and attrs.get("params") == params and isinstance(old, int) and old >= t_max:
-        return old
-    return t_max
 
 
 def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> int:
@@ -222,22 +191,3 @@ def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> in
 
 def _spans_of(job: tuple[DatasetManifest, list[Sample]]) -> list[int | None]:
     return sample_span(*job)
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def _bar(total: int, enabled: bool, desc: str):
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="sample", desc=desc, leave=False)

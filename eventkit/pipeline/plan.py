@@ -29,6 +29,9 @@ class ShardTask:
     shard: int
     samples: tuple[tuple[int, Sample], ...]  # (index in split, sample), in index order
     kind: str = "frames"  # or "events" for the event store
+    # Indices (in split) still to convert; None = all. The others are already in the store (a
+    # shard left partly written by an earlier run with failed samples) and are not decoded again.
+    todo: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)

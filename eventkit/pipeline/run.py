@@ -41,19 +41,26 @@ def run_shard_tasks(
 ) -> None:
     """Run ``fn`` on every task (each has ``.split`` and ``.samples = ((index, sample), ...)``).
 
-    A task's result has ``.written`` and ``.failures``; a task that raised counts every one of
-    its samples as failed with the exception as the reason. The store is finalized (marked
+    A task may also have ``.todo``: the indices of its samples still to convert (None = all; the
+    others are already in the store and count neither in the progress nor as failures). A
+    task's result has ``.written`` and ``.failures``; a task that raised counts every one of its
+    samples to do as failed with the exception as the reason. The store is finalized (marked
     complete) only when nothing failed; otherwise it is closed, incomplete, for a later re-run.
     """
-    with progress_bar(sum(len(t.samples) for t in tasks), progress, desc) as bar:
+
+    def todo(task) -> list:
+        keep = getattr(task, "todo", None)
+        return [s for i, s in task.samples if keep is None or i in keep]
+
+    with progress_bar(sum(len(todo(t)) for t in tasks), progress, desc) as bar:
         for task, result in executor.map_unordered(fn, tasks):
             if isinstance(result, BaseException):
                 reason = f"{type(result).__name__}: {result}"
-                report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for _, s in task.samples]
+                report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for s in todo(task)]
             else:
                 report.converted += result.written
                 report.failures += list(result.failures)
-            bar.update(len(task.samples))
+            bar.update(len(todo(task)))
     if not report.failures:
         writer.finalize()
         report.complete = True
