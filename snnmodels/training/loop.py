@@ -1,0 +1,153 @@
+"""One training epoch and one evaluation pass: plain functions over a model and batches.
+
+Neurons reset their state at the start of every forward, so there is no ``reset_net`` to call
+between batches.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass, field
+
+import torch
+from torch import nn
+
+from snnmodels.training.losses import LOSSES, firing_rate
+from snnmodels.training.metrics import topk_correct
+
+__all__ = ["EpochStats", "train_one_epoch", "evaluate"]
+
+Batch = tuple[torch.Tensor, torch.Tensor, torch.Tensor]
+
+
+@dataclass
+class EpochStats:
+    """Totals of one pass over a split.
+
+    Attributes
+    ----------
+    loss : float
+        Mean loss per sample.
+    acc, topk_acc : float
+        Top-1 and top-``k`` accuracy.
+    samples : int
+        Samples seen.
+    seconds : float
+        Wall time of the pass.
+    rates, labels : torch.Tensor or None
+        ``[N, K]`` firing rates and ``[N]`` labels of every sample (``evaluate(collect=True)``).
+    """
+
+    loss: float
+    acc: float
+    topk_acc: float
+    samples: int
+    seconds: float
+    k: int = 3
+    rates: torch.Tensor | None = field(default=None, repr=False)
+    labels: torch.Tensor | None = field(default=None, repr=False)
+
+
+def _autocast(device: torch.device, amp: bool):
+    if amp and device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.float16)
+    return contextlib.nullcontext()
+
+
+def _use_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
+    """The lengths when some sample is shorter than the batch's ``T`` (else None: plain mean)."""
+    return lengths if bool((lengths < x.shape[0]).any()) else None
+
+
+def train_one_epoch(
+    model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, loss: str = "mse", *,
+    device: torch.device | str = "cpu", scaler: torch.amp.GradScaler | None = None, amp: bool = False, k: int = 3,
+) -> EpochStats:
+    """Train ``model`` for one pass over ``batches``.
+
+    Parameters
+    ----------
+    model
+        Maps ``[T, N, ...]`` to votes ``[T, N, K]``.
+    batches
+        ``(x [T, N, ...], labels [N], lengths [N])`` triples.
+    optimizer
+        Any torch optimizer.
+    loss
+        ``"mse"`` or ``"ce"`` (see :mod:`snnmodels.training.losses`).
+    device
+        Where to run.
+    scaler, amp
+        Mixed precision on CUDA (``torch.autocast`` fp16 with a gradient scaler).
+    k
+        The ``k`` of the top-``k`` accuracy.
+    """
+    device = torch.device(device)
+    loss_fn = LOSSES[loss]
+    model.train()
+    t0 = time.perf_counter()
+    total_loss, n, hits = 0.0, 0, {1: 0, k: 0}
+    for x, y, lengths in batches:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        optimizer.zero_grad(set_to_none=True)
+        with _autocast(device, amp):
+            rate = firing_rate(model(x), _use_lengths(x, lengths))
+            value = loss_fn(rate.float(), y)
+        if scaler is not None:
+            scaler.scale(value).backward()
+            scaler.step(optimizer)
+            scaler.update()
+        else:
+            value.backward()
+            optimizer.step()
+        b = y.shape[0]
+        total_loss += float(value.detach()) * b
+        n += b
+        for kk, c in topk_correct(rate.detach().float(), y, (1, k)).items():
+            hits[kk] += c
+    return EpochStats(total_loss / max(n, 1), hits[1] / max(n, 1), hits[k] / max(n, 1), n,
+                      time.perf_counter() - t0, k)
+
+
+@torch.no_grad()
+def evaluate(
+    model: nn.Module, batches: Iterable[Batch], loss: str = "mse", *, device: torch.device | str = "cpu",
+    amp: bool = False, k: int = 3, collect: bool = False,
+) -> EpochStats:
+    """Evaluate ``model`` on ``batches`` (no gradients, eval mode).
+
+    Parameters
+    ----------
+    collect
+        Keep every sample's firing rates and label in the result (for confusion matrices and
+        per-sample predictions).
+    Others
+        As for :func:`train_one_epoch`.
+    """
+    device = torch.device(device)
+    loss_fn = LOSSES[loss]
+    model.eval()
+    t0 = time.perf_counter()
+    total_loss, n, hits = 0.0, 0, {1: 0, k: 0}
+    all_rates, all_labels = [], []
+    for x, y, lengths in batches:
+        x, y = x.to(device), y.to(device)
+        with _autocast(device, amp):
+            rate = firing_rate(model(x), _use_lengths(x, lengths)).float()
+        b = y.shape[0]
+        total_loss += float(loss_fn(rate, y)) * b
+        n += b
+        for kk, c in topk_correct(rate, y, (1, k)).items():
+            hits[kk] += c
+        if collect:
+            all_rates.append(rate.cpu())
+            all_labels.append(y.cpu())
+    stats = EpochStats(total_loss / max(n, 1), hits[1] / max(n, 1), hits[k] / max(n, 1), n,
+                       time.perf_counter() - t0, k)
+    if collect:
+        stats.rates = torch.cat(all_rates) if all_rates else torch.zeros(0)
+        stats.labels = torch.cat(all_labels) if all_labels else torch.zeros(0, dtype=torch.int64)
+    return stats

@@ -1,0 +1,308 @@
+"""``fit``: train a registered network on a frame store with logs, curves and resumable checkpoints.
+
+Output folder (``out``)::
+
+    last.pt        checkpoint after every epoch (model, optimizer, scheduler, AMP scaler, RNG
+                   states, epoch, history, config); ``--resume`` continues from it
+    best.pt        the checkpoint of the best test accuracy so far
+    log.csv        one row per epoch: losses, top-1/top-k accuracy, learning rate, seconds
+    curves.png     loss and accuracy curves
+
+Determinism: the model is initialised from ``seed``, every epoch's shuffling order comes from
+``(seed, epoch)`` and the global RNG states (dropout) are saved in the checkpoint, so on the CPU a
+resumed run ends with the same weights as an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import os
+import random
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from snnmodels.models import MODELS, build_model
+from snnmodels.training.data import FrameBatches
+from snnmodels.training.loop import EpochStats, evaluate, train_one_epoch
+from snnmodels.training.losses import LOSSES
+from snnmodels.training.plots import plot_curves
+
+__all__ = ["TrainConfig", "TrainResult", "fit", "load_checkpoint", "model_from_checkpoint", "resolve_device"]
+
+LOG_FIELDS = ["epoch", "train_loss", "train_acc", "train_topk", "test_loss", "test_acc", "test_topk", "lr",
+              "train_s", "test_s"]
+
+
+@dataclass
+class TrainConfig:
+    """Everything ``fit`` needs; the CLI's ``snnmodels train`` options map one to one.
+
+    Attributes
+    ----------
+    store : str
+        Frame store path.
+    model : str
+        Registered network name (:data:`snnmodels.models.MODELS`).
+    out : str
+        Output folder.
+    epochs, batch_size, lr : int, int, float
+        Schedule length, samples per step, peak learning rate.
+    T : int or None
+        Time steps (None: the store's).
+    backend : str
+        Neuron backend: ``"torch"``, ``"numba"``, ``"cupy"``.
+    device : str
+        ``"cpu"``, ``"cuda"``, ``"cuda:1"``, or ``"auto"`` (CUDA when available).
+    optimizer : str
+        ``"adam"`` or ``"sgd"`` (momentum 0.9).
+    weight_decay : float
+        L2 penalty.
+    schedule : str
+        ``"cosine"`` (annealed to 0 over ``epochs``) or ``"none"``.
+    loss : str
+        ``"mse"`` (firing rate vs one-hot, the PLIF paper) or ``"ce"``.
+    amp : bool or None
+        Mixed precision; None: on for CUDA.
+    seed : int
+        Seed of initialisation, shuffling and dropout.
+    train_split, test_split : str
+        Split names; ``test_split=""`` skips testing.
+    num_workers : int
+        DataLoader workers when the store is streamed rather than preloaded.
+    preload : bool or str
+        See :class:`~snnmodels.training.data.FrameBatches`.
+    topk : int
+        ``k`` of the top-k accuracy.
+    model_kwargs : dict
+        Extra network/neuron arguments (``dropout``, ``tau``, ...).
+    """
+
+    store: str
+    model: str = "small"
+    out: str = "runs/snn"
+    epochs: int = 10
+    batch_size: int = 16
+    lr: float = 1e-3
+    T: int | None = None
+    backend: str = "torch"
+    device: str = "cpu"
+    optimizer: str = "adam"
+    weight_decay: float = 0.0
+    schedule: str = "cosine"
+    loss: str = "mse"
+    amp: bool | None = None
+    seed: int = 0
+    train_split: str = "train"
+    test_split: str = "test"
+    num_workers: int = 0
+    preload: bool | str = "auto"
+    topk: int = 3
+    model_kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def validate(self) -> None:
+        """Raise ``ValueError`` with one clear sentence for a bad option."""
+        if self.model not in MODELS:
+            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+        if self.loss not in LOSSES:
+            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+        if self.optimizer not in ("adam", "sgd"):
+            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam or sgd")
+        if self.schedule not in ("cosine", "none"):
+            raise ValueError(f"unknown schedule {self.schedule!r}; choose cosine or none")
+        if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
+            raise ValueError("epochs and batch size must be >= 1 and the learning rate > 0")
+
+
+@dataclass
+class TrainResult:
+    """What ``fit`` returns: the history rows, the best test accuracy and the output files."""
+
+    history: list[dict[str, float]]
+    best_acc: float
+    best_epoch: int
+    out: Path
+    model: torch.nn.Module = field(repr=False)
+
+    @property
+    def final(self) -> dict[str, float]:
+        """The last epoch's row."""
+        return self.history[-1]
+
+
+def resolve_device(device: str, backend: str) -> torch.device:
+    """``"auto"`` -> CUDA when available; a CUDA device without CUDA is a clear error."""
+    if device == "auto":
+        device = "cuda" if torch.cuda.is_available() and backend != "numba" else "cpu"
+    dev = torch.device(device)
+    if dev.type == "cuda" and not torch.cuda.is_available():
+        raise ValueError(f"device {device!r} was asked for but this torch has no CUDA device; use --device cpu")
+    if backend == "cupy" and dev.type != "cuda":
+        raise ValueError("the cupy backend runs on CUDA tensors; use --device cuda (or --backend numba on the CPU)")
+    if backend == "numba" and dev.type != "cpu":
+        raise ValueError("the numba backend runs on CPU tensors; use --device cpu (or --backend cupy on CUDA)")
+    return dev
+
+
+def _rng_state() -> dict[str, Any]:
+    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
+    if torch.cuda.is_available():
+        state["cuda"] = torch.cuda.get_rng_state_all()
+    return state
+
+
+def _set_rng_state(state: dict[str, Any]) -> None:
+    torch.set_rng_state(state["torch"])
+    np.random.set_state(state["numpy"])
+    random.setstate(state["python"])
+    if "cuda" in state and torch.cuda.is_available():
+        torch.cuda.set_rng_state_all(state["cuda"])
+
+
+def _save(obj: dict[str, Any], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    torch.save(obj, tmp)
+    os.replace(tmp, path)  # a killed run never leaves half a checkpoint
+
+
+def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
+    """Load a checkpoint written by :func:`fit` (on the CPU)."""
+    p = Path(path)
+    if not p.is_file():
+        raise FileNotFoundError(f"{p}: no checkpoint there (fit writes last.pt and best.pt in its --out folder)")
+    ckpt = torch.load(p, map_location="cpu", weights_only=False)
+    if not isinstance(ckpt, dict) or "model_state" not in ckpt or "config" not in ckpt:
+        raise ValueError(f"{p}: not an snnmodels checkpoint (no model_state/config)")
+    return ckpt
+
+
+def model_from_checkpoint(ckpt: dict[str, Any], backend: str | None = None) -> torch.nn.Module:
+    """Rebuild the network of a checkpoint and load its weights (optionally on another backend)."""
+    cfg = ckpt["config"]
+    model = build_model(cfg["model"], input_size=tuple(ckpt["input_size"]), num_classes=len(ckpt["classes"]),
+                        backend=backend or cfg["backend"], **cfg.get("model_kwargs", {}))
+    model.load_state_dict(ckpt["model_state"])
+    return model
+
+
+def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
+    if cfg.optimizer == "sgd":
+        return torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
+    return torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
+
+
+def fit(
+    cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] | None = print,
+) -> TrainResult:
+    """Train ``cfg.model`` on ``cfg.store``; checkpoint, log and plot every epoch.
+
+    Parameters
+    ----------
+    cfg
+        The run's configuration.
+    resume
+        Continue from ``<out>/last.pt`` (its configuration must name the same model and store).
+    log
+        Called with one line per epoch (None: silent).
+
+    Raises
+    ------
+    ValueError
+        A bad option, or a checkpoint from another model/store when resuming.
+    StoreNotFoundError, FileNotFoundError
+        No store, or no checkpoint to resume from.
+    """
+    cfg.validate()
+    device = resolve_device(cfg.device, cfg.backend)
+    amp = device.type == "cuda" if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
+    out = Path(cfg.out)
+    say = log or (lambda s: None)
+
+    resumed = _resume_checkpoint(cfg, out) if resume else None
+    train = FrameBatches(cfg.store, cfg.train_split, batch_size=cfg.batch_size, T=cfg.T, shuffle=True,
+                         seed=cfg.seed, preload=cfg.preload, num_workers=cfg.num_workers)
+    test = (FrameBatches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
+                         num_workers=cfg.num_workers) if cfg.test_split else None)
+    info = train.info
+
+    torch.manual_seed(cfg.seed)
+    np.random.seed(cfg.seed % 2**32)
+    random.seed(cfg.seed)
+    model = build_model(cfg.model, input_size=info.input_size, num_classes=len(info.classes),
+                        backend=cfg.backend, **cfg.model_kwargs).to(device)
+    optimizer = _optimizer(cfg, model)
+    scheduler = (torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=cfg.epochs)
+                 if cfg.schedule == "cosine" else torch.optim.lr_scheduler.LambdaLR(optimizer, lambda e: 1.0))
+    scaler = torch.amp.GradScaler("cuda") if amp else None
+    history: list[dict[str, float]] = []
+    start, best_acc, best_epoch = 0, -1.0, -1
+
+    if resumed is not None:
+        ckpt = resumed
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+        if scaler is not None and ckpt.get("scaler_state"):
+            scaler.load_state_dict(ckpt["scaler_state"])
+        _set_rng_state(ckpt["rng"])
+        history = list(ckpt["history"])
+        start, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_acc"], ckpt["best_epoch"]
+        say(f"resumed from {out / 'last.pt'} after epoch {ckpt['epoch'] + 1}")
+    out.mkdir(parents=True, exist_ok=True)
+
+    for epoch in range(start, cfg.epochs):
+        train.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        tr = train_one_epoch(model, train, optimizer, cfg.loss, device=device, scaler=scaler, amp=amp, k=cfg.topk)
+        scheduler.step()
+        te = (evaluate(model, test, cfg.loss, device=device, amp=amp, k=cfg.topk) if test is not None
+              else EpochStats(float("nan"), float("nan"), float("nan"), 0, 0.0))
+        row = {"epoch": epoch + 1, "train_loss": tr.loss, "train_acc": tr.acc, "train_topk": tr.topk_acc,
+               "test_loss": te.loss, "test_acc": te.acc, "test_topk": te.topk_acc, "lr": lr,
+               "train_s": tr.seconds, "test_s": te.seconds}
+        history.append(row)
+        improved = test is not None and te.acc > best_acc
+        if improved:
+            best_acc, best_epoch = te.acc, epoch + 1
+        ckpt = {
+            "epoch": epoch, "config": dataclasses.asdict(cfg), "classes": info.classes,
+            "input_size": list(info.input_size), "T": train.T, "model_state": model.state_dict(),
+            "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+            "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
+            "history": history, "best_acc": best_acc, "best_epoch": best_epoch,
+        }
+        _save(ckpt, out / "last.pt")
+        if improved:
+            _save(ckpt, out / "best.pt")
+        _write_log(history, out / "log.csv")
+        plot_curves(history, out / "curves.png")
+        say(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {tr.loss:.4f} acc {tr.acc:6.2%}  "
+            f"test loss {te.loss:.4f} acc {te.acc:6.2%} top-{cfg.topk} {te.topk_acc:6.2%}  "
+            f"lr {lr:.2e}  {tr.seconds + te.seconds:5.1f} s")
+    return TrainResult(history, best_acc, best_epoch, out, model)
+
+
+def _resume_checkpoint(cfg: TrainConfig, out: Path) -> dict[str, Any]:
+    """``out/last.pt``, checked to come from the same model, store, loss and model options."""
+    ckpt = load_checkpoint(out / "last.pt")
+    old, new = ckpt["config"], dataclasses.asdict(cfg)
+    for key in ("model", "store", "loss", "model_kwargs"):
+        if old.get(key) != new.get(key):
+            raise ValueError(f"{out / 'last.pt'} was trained with {key}={old.get(key)!r}, not {new.get(key)!r}; "
+                             f"use another --out or the same options")
+    return ckpt
+
+
+def _write_log(history: list[dict[str, float]], path: Path) -> None:
+    tmp = path.with_name(path.name + ".tmp")
+    with open(tmp, "w", newline="") as f:
+        w = csv.DictWriter(f, fieldnames=LOG_FIELDS)
+        w.writeheader()
+        for row in history:
+            w.writerow({k: (f"{v:.6g}" if isinstance(v, float) else v) for k, v in row.items()})
+    os.replace(tmp, path)
