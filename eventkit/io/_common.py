@@ -118,6 +118,11 @@ def _u32_intrinsic(swap: bool):
     return typer
 
 
+# NOTE for editors: Numba's on-disk cache (cache=True) keys a kernel on its own source file only.
+# After changing these helpers, delete eventkit/io/__pycache__/*.nbi and *.nbc, or decoders that
+# inline them keep running the old compiled code. (A fresh checkout or install is unaffected.)
+
+
 def _le_u32(typingctx, arr, idx):
     return _u32_intrinsic(False)(typingctx, arr, idx)
 
