@@ -94,9 +94,6 @@ def _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume
                       T=T, backend=backend, device=device, optimizer=optimizer, weight_decay=weight_decay,
                       loss=loss, amp=amp, seed=seed, num_workers=workers)
     result = fit(cfg, resume=resume, log=click.echo)
-    if not result.history:
-        click.echo(f"nothing to do: {out / 'last.pt'} already holds {epochs} epochs")
-        return
     final = result.final
     click.echo(f"final test accuracy {final['test_acc']:.2%} (best {result.best_acc:.2%} at epoch "
                f"{result.best_epoch})")

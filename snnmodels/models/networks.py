@@ -56,10 +56,10 @@ def _head(
 ) -> nn.Sequential:
     layers: list[nn.Module] = []
     if hidden:
-        layers += [SequenceDropout(dropout), TimeFolded(nn.Linear(in_features, hidden, bias=False)),
+        layers += [SequenceDropout(dropout), TimeFolded(nn.Linear(in_features, hidden)),
                    make_neuron(neuron, backend=backend, **nk)]
         in_features = hidden
-    layers += [SequenceDropout(dropout), TimeFolded(nn.Linear(in_features, num_classes * voters, bias=False)),
+    layers += [SequenceDropout(dropout), TimeFolded(nn.Linear(in_features, num_classes * voters)),
                make_neuron(neuron, backend=backend, **nk)]
     return nn.Sequential(*layers)
 

@@ -70,14 +70,19 @@ def evaluate_checkpoint(
     out
         Folder for ``confusion_<split>.png`` (None: not drawn).
     backend
-        Neuron backend to run with (None: the training one, or ``numba`` on CPU for ``cupy``).
+        Neuron backend to run with (None: the training one; a ``cupy`` checkpoint runs on ``numba``
+        on the CPU and a ``numba`` one on ``cupy`` on CUDA).
     """
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt["config"]
-    if backend is None:
+    if backend is None:  # the training backend, or its counterpart on the other kind of device
         backend = cfg["backend"]
-        if backend == "cupy" and not torch.cuda.is_available():
+        on_cuda = torch.device("cuda" if device == "auto" and torch.cuda.is_available() else
+                               ("cpu" if device == "auto" else device)).type == "cuda"
+        if backend == "cupy" and not on_cuda:
             backend = "numba"
+        elif backend == "numba" and on_cuda:
+            backend = "cupy"
     dev = resolve_device(device, backend)
     batches = FrameBatches(store, split, batch_size=batch_size, T=ckpt.get("T"))
     info = batches.info

@@ -247,6 +247,8 @@ def fit(
         model.load_state_dict(ckpt["model_state"])
         optimizer.load_state_dict(ckpt["optimizer_state"])
         scheduler.load_state_dict(ckpt["scheduler_state"])
+        if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
+            scheduler.T_max = cfg.epochs  # a longer --epochs on resume stretches the schedule
         if scaler is not None and ckpt.get("scaler_state"):
             scaler.load_state_dict(ckpt["scaler_state"])
         _set_rng_state(ckpt["rng"])
@@ -254,6 +256,8 @@ def fit(
         start, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_acc"], ckpt["best_epoch"]
         say(f"resumed from {out / 'last.pt'} after epoch {ckpt['epoch'] + 1}")
     out.mkdir(parents=True, exist_ok=True)
+    if start >= cfg.epochs:
+        say(f"nothing to do: {out / 'last.pt'} already holds {start} epochs (ask for more with --epochs)")
 
     for epoch in range(start, cfg.epochs):
         train.set_epoch(epoch)

@@ -157,3 +157,18 @@ def test_confusion_png(tmp_path: Path) -> None:
 
     p = plot_confusion([[3, 1], [0, 4]], ["a", "b"], tmp_path / "cm.png")
     assert Image.open(p).size[0] > 50
+
+
+@pytest.mark.parametrize("which", ["tiny_store", "tiny_variable_store"])
+def test_streamed_batches_equal_preloaded(which: str, request: pytest.FixtureRequest) -> None:
+    store = request.getfixturevalue(which)
+    kw = dict(batch_size=5, shuffle=True, seed=2)
+    mem, streamed = FrameBatches(store, "train", preload=True, **kw), FrameBatches(store, "train", preload=False, **kw)
+    assert mem.frames is not None and streamed.frames is None
+    for epoch in (0, 1):
+        mem.set_epoch(epoch)
+        streamed.set_epoch(epoch)
+        pairs = list(zip(mem, streamed, strict=True))
+        assert len(pairs) == len(mem)
+        for (xa, ya, la), (xb, yb, lb) in pairs:
+            assert torch.equal(xa, xb) and torch.equal(ya, yb) and torch.equal(la, lb)
