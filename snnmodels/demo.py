@@ -31,6 +31,8 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
+from snnmodels.errors import SnnmodelsError
+
 __all__ = ["DemoSettings", "DEFAULT", "QUICK", "run_demo", "serve_directory"]
 
 
@@ -83,7 +85,9 @@ def _eventkit(*args: str) -> None:
     cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c", "from cli.eventkit_cli import main; main()"]
     proc = subprocess.run(cmd + list(args), check=False)
     if proc.returncode != 0:
-        raise RuntimeError(f"`eventkit {' '.join(args)}` failed with exit status {proc.returncode}")
+        raise SnnmodelsError(
+            f"`eventkit {' '.join(args)}` failed with exit status {proc.returncode} (its message is above)"
+        )
 
 
 def run_demo(out: str | os.PathLike[str] = "out/demo", *, epochs: int | None = None, quick: bool = False,
@@ -139,7 +143,7 @@ def run_demo(out: str | os.PathLike[str] = "out/demo", *, epochs: int | None = N
               "time", "--downsample", str(s.downsample), "--root", str(root), "--executor", "dask", "--quiet")
     stores = sorted((root / "synthetic-gestures" / "stores").glob("frames-*.zarr"))
     if not stores:
-        raise RuntimeError(f"no frame store under {root / 'synthetic-gestures' / 'stores'}")
+        raise SnnmodelsError(f"no frame store under {root / 'synthetic-gestures' / 'stores'}")
     store = stores[0]
     step("convert", t0)
 
