@@ -172,3 +172,9 @@ def test_streamed_batches_equal_preloaded(which: str, request: pytest.FixtureReq
         assert len(pairs) == len(mem)
         for (xa, ya, la), (xb, yb, lb) in pairs:
             assert torch.equal(xa, xb) and torch.equal(ya, yb) and torch.equal(la, lb)
+
+
+def test_cross_entropy_loss_learns_too(tiny_store: Path, tmp_path: Path) -> None:
+    result = fit(_cfg(tiny_store, tmp_path, loss="ce", epochs=8), log=None)
+    assert result.history[-1]["train_loss"] < 0.5 * result.history[0]["train_loss"]
+    assert result.best_acc >= 0.6
