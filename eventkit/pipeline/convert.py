@@ -37,6 +37,21 @@ class ConversionReport:
     complete: bool = False
 
 
+def _manifest_id(manifest: DatasetManifest) -> str:
+    """The manifest's version plus a fingerprint of its files' hashes.
+
+    Two manifests with one name and version but different files (a re-generated synthetic
+    dataset served from a mirror, a corrected upstream archive) then give different cache keys,
+    so a store of the old data is never served for the new.
+    """
+    import hashlib
+
+    files = sorted((f.filename, sorted(f.remote.hashes.items())) for f in manifest.files)
+    if not files:
+        return str(manifest.version)
+    return f"{manifest.version}+{hashlib.sha256(repr(files).encode()).hexdigest()[:12]}"
+
+
 def _decoder_versions(manifest: DatasetManifest) -> dict[str, str]:
     from .. import __version__
 
@@ -139,7 +154,7 @@ def convert(
     name = store_name({"events": True} if events else params, kind="events" if events else "frames")
     store_path = Path(out) if out is not None else dataset_dir(m, root) / "stores" / name
     common = dict(
-        splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=m.version,
+        splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=_manifest_id(m),
         decoder_versions=_decoder_versions(m), overwrite=overwrite,
     )
 

@@ -169,3 +169,24 @@ def test_bad_arguments_are_refused(gestures_data, manifest, tmp_path) -> None:
         convert(manifest, frames=4, from_dir=tmp_path / "nope", out=tmp_path / "x", progress=False)
     with pytest.raises(DatasetNotFoundError):
         convert(manifest, frames=4, from_dir=tmp_path, out=tmp_path / "x", executor="serial", progress=False)
+
+
+def test_manifest_files_feed_the_cache_key(tmp_path) -> None:
+    """Same dataset name and version, different archive bytes: different cache keys."""
+    from eventkit.datasets.manifest import load_manifest
+    from eventkit.datasets.mirror import mirror_manifest_text
+    from eventkit.datasets.registry import get_manifest
+    from eventkit.pipeline.convert import _manifest_id
+
+    base = get_manifest("synthetic-gestures")
+    ids = []
+    for k, payload in enumerate((b"first archive", b"second archive")):
+        archive = tmp_path / f"a{k}" / "synthetic-gestures.tar.gz"
+        archive.parent.mkdir()
+        archive.write_bytes(payload)
+        mpath = tmp_path / f"m{k}.toml"
+        mpath.write_text(mirror_manifest_text(base, archive, ["http://127.0.0.1:1/x.tar.gz"]))
+        ids.append(_manifest_id(load_manifest(mpath)))
+    assert ids[0] != ids[1]
+    assert all(i.startswith(f"{base.version}+") for i in ids)
+    assert _manifest_id(base) == str(base.version)  # generated locally: no files to fingerprint
