@@ -37,7 +37,7 @@ class ConversionReport:
     complete: bool = False
 
 
-def _manifest_id(manifest: DatasetManifest) -> str:
+def _manifest_id(manifest: DatasetManifest) -> int | str:
     """The manifest's version plus a fingerprint of its files' hashes.
 
     Two manifests with one name and version but different files (a re-generated synthetic
@@ -48,7 +48,7 @@ def _manifest_id(manifest: DatasetManifest) -> str:
 
     files = sorted((f.filename, sorted(f.remote.hashes.items())) for f in manifest.files)
     if not files:
-        return str(manifest.version)
+        return manifest.version
     return f"{manifest.version}+{hashlib.sha256(repr(files).encode()).hexdigest()[:12]}"
 
 
