@@ -142,3 +142,41 @@ def finalize_root(group: zarr.Group, done: Mapping[str, np.ndarray]) -> None:
         left = ", ".join(f"{s}: {n}" for s, n in missing.items() if n)
         raise IncompleteStoreError(f"{group.store}: cannot finalize, samples not written ({left}); write them first")
     group.attrs.update({"finalized": now(), "complete": True})
+
+
+class LockedWriter:
+    """What both store writers share: ``finalize`` (check every sample is done, set ``complete``,
+    unlock), ``close`` (unlock, leaving the store incomplete) and use as a context manager.
+
+    Subclasses set ``self.root`` (the zarr group), ``self._lock`` (a held lock or None),
+    ``self.attrs`` (root attrs with ``splits``) and ``self._done`` (split -> bool array).
+    """
+
+    root: zarr.Group
+    attrs: dict[str, Any]
+    _lock: Any
+    _done: dict[str, np.ndarray]
+
+    def finalize(self) -> None:
+        """Check every sample is written (re-reading ``done`` from disk), set ``complete``, unlock.
+
+        Raises
+        ------
+        IncompleteStoreError
+            Naming how many samples per split are missing.
+        """
+        self._done = {s: self.root[f"{s}/done"][:].astype(bool) for s in self.attrs["splits"]}
+        finalize_root(self.root, self._done)
+        self.close()
+
+    def close(self) -> None:
+        """Release the lock (the store stays incomplete unless finalized)."""
+        if self._lock is not None:
+            self._lock.release()
+            self._lock = None
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()

@@ -16,7 +16,7 @@ import zarr
 from zarr.abc.codec import BytesBytesCodec
 
 from ..events import EVENT_DTYPE, SensorSize, validate_events
-from ._common import finalize_root, open_root, prepare_root, require_array
+from ._common import LockedWriter, open_root, prepare_root, require_array
 from .cache_key import key_inputs
 from .errors import IncompleteStoreError
 from .layout import FORMAT_VERSION, default_compressor
@@ -92,7 +92,7 @@ def create_event_store(
         raise
 
 
-class EventStoreWriter:
+class EventStoreWriter(LockedWriter):
     """Writes blocks of samples into an event store (one writer per block)."""
 
     def __init__(self, path: Path, root: zarr.Group, lock: Any, compressor: BytesBytesCodec) -> None:
@@ -144,23 +144,6 @@ class EventStoreWriter:
         g["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
         g["done"][sl] = 1  # last
         self._done[split][sl] = True
-
-    def finalize(self) -> None:
-        """Set ``complete`` once every sample is written, then unlock."""
-        self._done = {s: self.root[f"{s}/done"][:].astype(bool) for s in self.attrs["splits"]}
-        finalize_root(self.root, self._done)
-        self.close()
-
-    def close(self) -> None:
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def __enter__(self) -> EventStoreWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
 
 def open_event_store_writer(path: str | os.PathLike[str], *, expect_key: str | None = None) -> EventStoreWriter:

@@ -22,7 +22,7 @@ import zarr
 from zarr.abc.codec import BytesBytesCodec
 
 from ..events import SensorSize
-from ._common import finalize_root, prepare_root, require_array
+from ._common import LockedWriter, prepare_root, require_array
 from ._lock import WriterLock
 from .cache_key import key_inputs
 from .errors import StoreMismatchError, StoreNotFoundError
@@ -194,7 +194,7 @@ def _lock(path: Path, lock: bool) -> WriterLock | None:
     return held
 
 
-class StoreWriter:
+class StoreWriter(LockedWriter):
     """Writes samples into a frame store; see :func:`create_store`.
 
     Writes are keyed by sample index and idempotent: writing a sample again replaces it. A sample
@@ -292,30 +292,6 @@ class StoreWriter:
         a["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
         a["done"][sl] = 1  # last
         self._done[split][sl] = True
-
-    def finalize(self) -> None:
-        """Check every sample is written (re-reading ``done`` from disk), set ``complete``, unlock.
-
-        Raises
-        ------
-        IncompleteStoreError
-            Naming how many samples per split are missing.
-        """
-        self._done = {s: a["done"][:].astype(bool) for s, a in self._arrays.items()}
-        finalize_root(self.root, self._done)
-        self.close()
-
-    def close(self) -> None:
-        """Release the lock (the store stays incomplete unless finalized)."""
-        if self._lock is not None:
-            self._lock.release()
-            self._lock = None
-
-    def __enter__(self) -> StoreWriter:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- helpers -----------------------------------------------------------------------------
     def _split(self, split: str) -> str:
