@@ -155,11 +155,12 @@ def list_cmd(root: Path | None) -> None:
 
     for m in list_datasets():
         where = dataset_dir(m, root)
+        have = sum((where / "download" / f.filename).is_file() for f in m.files)
         state = "not on disk"
-        if (where / "extract").is_dir():
+        if (where / "extract").is_dir() and any((where / "extract").iterdir()):
             state = "extracted"
-        elif (where / "download").is_dir():
-            state = "partly downloaded"
+        elif have:
+            state = f"{have} of {len(m.files)} files downloaded"
         how = "manual download" if m.manual else ("generated locally" if m.generator else "automatic download")
         click.echo(f"{m.name:<20} {len(m.classes):>4} classes  {how:<18}  {state:<18}  {m.title}")
 
