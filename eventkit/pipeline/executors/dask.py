@@ -8,9 +8,18 @@ shard is idempotent.
 from __future__ import annotations
 
 import logging
+import multiprocessing
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
+
+from ...errors import EventkitError
+
+_MAIN_GUARD = (
+    "could not start local Dask worker processes. Dask starts them with 'spawn', which re-runs "
+    "your script: call eventkit.convert(...) under `if __name__ == \"__main__\":`, or pass "
+    "executor=\"serial\""
+)
 
 
 class DaskExecutor:
@@ -20,15 +29,21 @@ class DaskExecutor:
         if scheduler:
             self.cluster = None
             self.client = Client(scheduler, timeout="30s")
-        else:
-            n = max(1, workers or os.cpu_count() or 1)
-            # processes, one thread each: decoders release the GIL but framing and zarr writes
-            # are simplest and most predictable with one task per process
+            return
+        if multiprocessing.parent_process() is not None:
+            # We are a worker being spawned and re-running the user's script from the top.
+            raise EventkitError(_MAIN_GUARD)
+        n = max(1, workers or os.cpu_count() or 1)
+        # processes, one thread each: decoders release the GIL but framing and zarr writes
+        # are simplest and most predictable with one task per process
+        try:
             self.cluster = LocalCluster(
                 n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                 silence_logs=logging.ERROR,
             )
-            self.client = Client(self.cluster)
+        except RuntimeError as err:
+            raise EventkitError(f"{_MAIN_GUARD} (Dask said: {err})") from None
+        self.client = Client(self.cluster)
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any]) -> Iterator[tuple[Any, Any]]:
         from dask.distributed import as_completed

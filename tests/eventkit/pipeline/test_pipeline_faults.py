@@ -264,3 +264,16 @@ def test_a_dask_worker_killed_mid_job_the_job_completes(
     assert r.complete and not r.failures, r.failures
     assert r.converted == 33
     assert_same_store(reference_small_store, out)
+
+
+def test_dask_in_an_unguarded_script_says_what_to_do(monkeypatch) -> None:
+    """A spawned worker re-running a script without a main guard gets one clear error, not a
+    deep Dask traceback."""
+    import multiprocessing
+
+    from eventkit.errors import EventkitError
+    from eventkit.pipeline.executors import get_executor
+
+    monkeypatch.setattr(multiprocessing, "parent_process", lambda: object())
+    with pytest.raises(EventkitError, match="__main__"):
+        get_executor("dask", workers=1)
