@@ -18,8 +18,10 @@ Method: one process pinned to one compute thread (torch, Blosc), so 0 workers is
 workers use the machine's two cores. Loaders are persistent (``persistent_workers=True``); each
 gets one untimed warm-up epoch (worker start, page cache), then ``--repeat`` rounds in which every
 loader runs one epoch (interleaved, so load spikes hit all of them); the median epoch gives
-samples/s. The DESIGN.md §8 target is >= 3x Tonic. The last row (a dataset that returns one
-preallocated uint16 tensor) is the DataLoader's own ceiling: with workers, every batch is copied
+samples/s. eventkit's rows load the recommended way, ``collate_fn=pad_collate`` (FrameDataset's
+``__getitems__`` decodes the batch into one tensor that pad_collate returns without a copy); the
+peers use the default collate. The DESIGN.md §8 target is >= 3x Tonic. The last row (a dataset
+that returns one preallocated uint16 tensor) is the DataLoader's own ceiling: with workers, every batch is copied
 into fresh shared memory (~0.7 ms per 1 MB sample on our VM), which bounds every loader alike.
 """
 
@@ -46,7 +48,7 @@ from torch.utils.data import DataLoader, Dataset  # noqa: E402
 from bench._peers import import_spikingjelly  # noqa: E402
 from bench._synthetic_frames import dvs_like_frames  # noqa: E402
 from eventkit.store import create_store, open_store  # noqa: E402
-from eventkit.torch import FrameDataset  # noqa: E402
+from eventkit.torch import FrameDataset, pad_collate  # noqa: E402
 
 BATCH = 16
 T, H, W = 16, 128, 128
@@ -153,7 +155,8 @@ def run(datasets: dict[str, tuple[Dataset, int]], workers: int, repeat: int) -> 
     """Median samples/s per dataset for one worker count (persistent loaders, interleaved epochs)."""
     loaders = {}
     for name, (ds, _) in datasets.items():
-        loaders[name] = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers,
+        collate = pad_collate if name.startswith("eventkit") else None  # FrameDataset's recommended (fast) collate
+        loaders[name] = DataLoader(ds, batch_size=BATCH, shuffle=True, num_workers=workers, collate_fn=collate,
                                    persistent_workers=workers > 0, generator=torch.Generator().manual_seed(0))  # fmt: skip
     times: dict[str, list[float]] = {k: [] for k in loaders}
     for r in range(repeat + 1):

@@ -175,6 +175,16 @@ class FrameSplit:
         frames = self._fast.read(i) if self._fast is not None else np.asarray(self.frames[i])
         return FrameSample(frames, int(self.labels[i]), int(self.lengths[i]), str(self.sample_ids[i]))
 
+    def read_into(self, index: int, out: np.ndarray) -> tuple[int, int]:
+        """Decode sample ``index``'s frames into ``out`` (C-contiguous ``[t_max, P, H, W]`` of the stored
+        dtype); return its ``(label, length)``. Local stores decode straight into ``out``."""
+        i = self._index(index)
+        if self._fast is not None:
+            self._fast.read(i, out=out)
+        else:
+            out[...] = np.asarray(self.frames[i])
+        return int(self.labels[i]), int(self.lengths[i])
+
     def read_frames(self, indices: np.ndarray | list[int] | slice) -> np.ndarray:
         """Frames of several samples, ``[len(indices), t_max, P, H, W]`` (one Zarr call)."""
         idx = np.arange(len(self))[indices] if isinstance(indices, slice) else np.asarray(indices, dtype=np.int64)

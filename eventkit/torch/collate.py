@@ -66,6 +66,9 @@ def pad_collate(
         if total_length < t_max:
             raise ValueError(f"total_length={total_length} is shorter than the longest sample ({t_max} frames)")
         t_max = int(total_length)
+    lengths = torch.tensor([int(s[2]) if len(s) > 2 else x.shape[0] for s, x in zip(batch, xs)], dtype=torch.int64)
+    if not time_first and (whole := _whole_batch(xs, t_max)) is not None:
+        return whole, default_collate([s[1] for s in batch]), lengths
     shape = (t_max, len(xs), *rest) if time_first else (len(xs), t_max, *rest)
     out = xs[0].new_zeros(shape)
     for i, x in enumerate(xs):
@@ -73,9 +76,29 @@ def pad_collate(
             out[: x.shape[0], i] = x
         else:
             out[i, : x.shape[0]] = x
-    lengths = torch.tensor([int(s[2]) if len(s) > 2 else x.shape[0] for s, x in zip(batch, xs)], dtype=torch.int64)
     labels = default_collate([s[1] for s in batch])
     return out, labels, lengths
+
+
+def _whole_batch(xs: list[torch.Tensor], t_max: int) -> torch.Tensor | None:
+    """The batch tensor itself when ``xs`` are its rows ``0..N-1`` in order, each ``t_max`` frames long.
+
+    Only batches made by :meth:`FrameDataset.__getitems__ <eventkit.torch.FrameDataset.__getitems__>`
+    (marked ``_eventkit_batch``) qualify, so no other tensor is ever returned without a copy; the
+    batch is then marked as handed out and never decoded into again.
+    """
+    base = xs[0]._base
+    if base is None or not getattr(base, "_eventkit_batch", False) or base.shape[0] != len(xs):
+        return None
+    if base.shape[1:] != xs[0].shape or xs[0].shape[0] != t_max or not base.is_contiguous():
+        return None
+    step = xs[0].numel() * xs[0].element_size()
+    ptr = base.data_ptr()
+    for k, x in enumerate(xs):
+        if x._base is not base or x.data_ptr() != ptr + k * step or x.shape != xs[0].shape or not x.is_contiguous():
+            return None
+    base._eventkit_handed = True
+    return base
 
 
 def padded_mask(
