@@ -238,6 +238,36 @@ def check_encoding(path: str, header: RawHeader, expected: str, title: str) -> N
         )
 
 
+def open_raw_payload(path: str, expected: str, title: str, word_bytes: int) -> tuple[RawHeader, int, int]:
+    """Read a ``.raw`` header, check it declares ``expected``, and size the payload in words.
+
+    Returns ``(header, file size, number of words)``.
+
+    Raises
+    ------
+    DecodeError
+        If the header declares another encoding, or the payload ends inside a word.
+    """
+    header = read_raw_header(path)
+    check_encoding(path, header, expected, title)
+    size = os.path.getsize(path)
+    payload = max(0, size - header.end)
+    nwords, rest = divmod(payload, word_bytes)
+    if rest:
+        raise DecodeError(
+            path,
+            f"the payload ({payload} bytes) is not a whole number of {8 * word_bytes}-bit {title} words: "
+            f"the file is truncated",
+            offset=header.end + nwords * word_bytes,
+        )
+    return header, size, nwords
+
+
+def outside_sensor(x: int, y: int, width: int, height: int) -> str:
+    """The reason given for an event whose coordinates do not fit the recording's sensor."""
+    return f"event at x={x}, y={y} lies outside the {width}x{height} sensor of this recording: corrupt data"
+
+
 def _sniff_encoding(head: bytes) -> str | None:
     if not head.startswith(b"% "):
         return None
@@ -331,18 +361,8 @@ def read_evt2(path: str | os.PathLike[str]) -> EventArray:
         If the file does not exist.
     """
     p = check_file(path)
-    header = read_raw_header(p)
-    check_encoding(p, header, "evt2", "EVT 2.0")
-    size = os.path.getsize(p)
+    header, size, nwords = open_raw_payload(p, "evt2", "EVT 2.0", WORD_BYTES)
     start = header.end
-    nwords, rest = divmod(max(0, size - start), WORD_BYTES)
-    if rest:
-        raise DecodeError(
-            p,
-            f"the payload ({size - start} bytes) is not a whole number of 32-bit EVT 2.0 words: "
-            f"the file is truncated",
-            offset=start + nwords * WORD_BYTES,
-        )
     width, height = header.bounds()
     out = alloc(nwords)
     cols = (out["t"], out["x"], out["y"], out["p"])
@@ -360,10 +380,7 @@ def read_evt2(path: str | os.PathLike[str]) -> EventArray:
             if err == _ERR_TYPE:
                 reason = f"reserved EVT 2.0 word type 0x{w >> 28:X} (word 0x{w:08X}): corrupt data or not EVT 2.0"
             else:
-                reason = (
-                    f"event at x={(w >> 11) & 0x7FF}, y={w & 0x7FF} lies outside the {width}x{height} "
-                    f"sensor of this recording: corrupt data"
-                )
+                reason = outside_sensor((w >> 11) & 0x7FF, w & 0x7FF, width, height)
             raise DecodeError(p, reason, offset=at)
     return trim(out, n)
 

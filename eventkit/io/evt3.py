@@ -64,7 +64,7 @@ from ..errors import DecodeError
 from ..events import EventArray
 from ._common import CHUNK_BYTES, alloc, check_file, iter_chunks, trim
 from ._format import EventFormat
-from .evt2 import check_encoding, parse_raw_header, raw_sensor, read_raw_header
+from .evt2 import open_raw_payload, outside_sensor, parse_raw_header, raw_sensor
 
 __all__ = ["read_evt3", "FORMAT", "sniff_evt3"]
 
@@ -221,18 +221,9 @@ def read_evt3(path: str | os.PathLike[str]) -> EventArray:
         If the file does not exist.
     """
     p = check_file(path)
-    header = read_raw_header(p)
-    check_encoding(p, header, "evt3", "EVT 3.0")
-    size = os.path.getsize(p)
+    header, size, _ = open_raw_payload(p, "evt3", "EVT 3.0", WORD_BYTES)
     start = header.end
-    payload = max(0, size - start)
-    nwords, rest = divmod(payload, WORD_BYTES)
-    if rest:
-        raise DecodeError(
-            p,
-            f"the payload ({payload} bytes) is not a whole number of 16-bit EVT 3.0 words: the file is truncated",
-            offset=start + nwords * WORD_BYTES,
-        )
+    payload = size - start
     width, height = header.bounds()
     state = np.zeros(7, dtype=np.int64)
     out = alloc(0)
@@ -257,10 +248,7 @@ def read_evt3(path: str | os.PathLike[str]) -> EventArray:
             if err == 1:
                 reason = f"reserved EVT 3.0 word type 0x{w >> 12:X} (word 0x{w:04X}): corrupt data or not EVT 3.0"
             else:
-                reason = (
-                    f"event at x={int(badx)}, y={int(state[4])} lies outside the {width}x{height} sensor "
-                    f"of this recording: corrupt data"
-                )
+                reason = outside_sensor(int(badx), int(state[4]), width, height)
             raise DecodeError(p, reason, offset=at)
     return trim(out, n)
 
