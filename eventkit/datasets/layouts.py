@@ -57,7 +57,7 @@ from ..events import EventArray
 if TYPE_CHECKING:
     from .manifest import DatasetManifest
 
-__all__ = ["RULES", "Sample", "iter_samples", "load_sample_events"]
+__all__ = ["RULES", "Sample", "iter_samples", "load_sample_events", "recording_times"]
 
 
 @dataclass(frozen=True)
@@ -367,10 +367,27 @@ def _apply_transform(ev: EventArray, m: DatasetManifest) -> EventArray:
     return out
 
 
-def load_sample_events(manifest: DatasetManifest, sample: Sample, recording: EventArray | None = None) -> EventArray:
+def recording_times(events: EventArray) -> np.ndarray | None:
+    """The contiguous ``t`` column of a recording if it never goes backwards, else None.
+
+    Pass it to :func:`load_sample_events` with the recording to cut many windows out of one long
+    recording by binary search instead of a full scan per window.
+    """
+    t = np.ascontiguousarray(events["t"])
+    return t if t.size < 2 or bool(np.all(t[1:] >= t[:-1])) else None
+
+
+def load_sample_events(
+    manifest: DatasetManifest,
+    sample: Sample,
+    recording: EventArray | None = None,
+    sorted_t: np.ndarray | None = None,
+) -> EventArray:
     """Decode one sample's events (cutting its window out of ``recording`` when one is given).
 
-    Passing the decoded ``recording`` lets a caller decode a long file once for all its samples.
+    Passing the decoded ``recording`` lets a caller decode a long file once for all its samples;
+    passing also its ``sorted_t`` (from :func:`recording_times`) finds each window by binary
+    search. Either way the window is exactly the events with ``start <= t < end``.
     """
     from ..io import read_events
 
@@ -381,7 +398,11 @@ def load_sample_events(manifest: DatasetManifest, sample: Sample, recording: Eve
     else:
         ev = recording if recording is not None else read_events(sample.source, format=manifest.decoder)
         if sample.start_us is not None:
-            # a mask, not searchsorted: correct even where a recording's timestamps go backwards
-            t = ev["t"]
-            ev = ev[(t >= sample.start_us) & (t < sample.end_us)]
+            if sorted_t is not None:
+                lo, hi = np.searchsorted(sorted_t, [sample.start_us, sample.end_us], side="left")
+                ev = ev[lo:hi]
+            else:
+                # a mask, not searchsorted: correct even where a recording's timestamps go backwards
+                t = ev["t"]
+                ev = ev[(t >= sample.start_us) & (t < sample.end_us)]
     return _apply_transform(ev, manifest)

@@ -6,7 +6,7 @@ import os
 
 import numpy as np
 
-from ..datasets.layouts import Sample, load_sample_events
+from ..datasets.layouts import Sample, load_sample_events, recording_times
 from ..datasets.manifest import DatasetManifest
 from ..errors import EventkitError
 from ..events import EventArray
@@ -17,13 +17,8 @@ __all__ = ["convert_shard", "sample_span"]
 
 class _RecordingCache:
     """Keeps the last decoded recording: samples cut from one recording are adjacent, so each
-    long recording is decoded once per shard while memory holds one recording at a time.
-
-    A window ``start <= t < end`` of a recording whose timestamps never go backwards is found by
-    binary search and handed on as a view, so cutting 12 windows out of a 5 M-event recording
-    does not scan (and copy) all 5 M events 12 times; ``load_sample_events`` then masks only that
-    slice, which gives the same events. Recordings whose time goes backwards take the full mask.
-    """
+    long recording is decoded once per shard while memory holds one recording at a time (its
+    windows are then found by binary search, see :func:`recording_times`)."""
 
     def __init__(self, manifest: DatasetManifest) -> None:
         self.manifest = manifest
@@ -39,16 +34,9 @@ class _RecordingCache:
 
             self.events = self.sorted_t = None  # release the previous recording before decoding the next
             self.events = read_events(sample.source, format=self.manifest.decoder)
-            t = np.ascontiguousarray(self.events["t"])  # searchsorted copies a strided field per call
-            self.sorted_t = t if t.size < 2 or bool(np.all(t[1:] >= t[:-1])) else None
+            self.sorted_t = recording_times(self.events)
             self.path = sample.source
-        ev = self.events
-        if self.sorted_t is not None:
-            lo, hi = np.searchsorted(self.sorted_t, [sample.start_us, sample.end_us], side="left")
-            ev = ev[lo:hi]
-            if not self.manifest.samples.get("transform"):
-                return ev  # exactly the events with start <= t < end
-        return load_sample_events(self.manifest, sample, ev)
+        return load_sample_events(self.manifest, sample, self.events, self.sorted_t)
 
 
 # What a broken sample may raise: our own errors (corrupt file, bad labels) and OS errors

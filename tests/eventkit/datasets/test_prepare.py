@@ -181,3 +181,17 @@ md5 = "{md5['train_label.txt']}"
     samples = iter_samples(m, xdir)
     assert [(s.label, s.source.relative_to(xdir).as_posix()) for s in samples] == [
         (0, "MINI/action_001/s0.npz"), (1, "MINI/action_002/s0.npz")]
+
+
+def test_window_cut_by_binary_search_equals_the_mask(tiny_tree) -> None:
+    from eventkit.datasets.layouts import recording_times
+
+    m = get_manifest("synthetic-gestures")
+    samples = [s for s in iter_samples(m, tiny_tree) if s.source.name == "user01_fluorescent.aedat"]
+    rec = read_events(samples[0].source)
+    sorted_t = recording_times(rec)
+    assert sorted_t is not None
+    for s in samples:
+        assert np.array_equal(load_sample_events(m, s, rec, sorted_t), load_sample_events(m, s, rec))
+    shuffled = rec[::-1].copy()
+    assert recording_times(shuffled) is None
