@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["SnnmodelsError", "BackendUnavailableError"]
+__all__ = ["SnnmodelsError", "BackendUnavailableError", "CheckpointError"]
 
 
 class SnnmodelsError(Exception):
@@ -36,3 +36,11 @@ class BackendUnavailableError(SnnmodelsError, RuntimeError):
         super().__init__(
             f"neuron backend {name!r} is unavailable: {reason} (available backends: {listed})"
         )
+
+
+class CheckpointError(SnnmodelsError, ValueError):
+    """A checkpoint file cannot be used: not a checkpoint, damaged, or holding more than tensors and plain data.
+
+    Checkpoints are loaded without running any code they might carry; the message names the file,
+    says what it is and what was expected.
+    """

@@ -16,6 +16,7 @@ from typing import Any
 from ..errors import ManifestError
 from ..events import SensorSize
 from .fetch import RemoteFile
+from .generators import GENERATORS, generator_names
 
 __all__ = ["DatasetManifest", "ManifestFile", "load_manifest"]
 
@@ -175,7 +176,12 @@ def load_manifest(path: str | os.PathLike[str]) -> DatasetManifest:
     files = tuple(_file(f, p, i, manual, instructions) for i, f in enumerate(files_doc))
     if len({f.filename for f in files}) != len(files):
         raise _err(p, "files", "file names must be unique")
-    generator = str(doc.get("generator", ""))
+    generator = doc.get("generator", "")
+    if not isinstance(generator, str):
+        raise _err(p, "generator", f"expected str, got {type(generator).__name__} {generator!r}")
+    if generator and generator not in GENERATORS:
+        raise _err(p, "generator", f"unknown generator {generator!r}; a manifest can only name a generator "
+                   f"registered in eventkit ({', '.join(generator_names())}), never a Python function")
     if not files and not generator:
         raise _err(p, "files", "a dataset needs files (or a generator)")
     for key in ("title", "homepage", "license", "citation"):

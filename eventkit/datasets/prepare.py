@@ -10,14 +10,14 @@ On-disk layout under the data root (``--root``, default ``$EVENTKIT_ROOT`` or
 
 from __future__ import annotations
 
-import importlib
 import os
 from dataclasses import dataclass
 from pathlib import Path
 
-from ..errors import DatasetNotFoundError, DownloadError
+from ..errors import DatasetNotFoundError, DownloadError, ManifestError
 from .archives import extract
 from .fetch import download, verify_file
+from .generators import generator_names, resolve_generator
 from .manifest import DatasetManifest
 from .registry import get_manifest
 
@@ -152,11 +152,12 @@ def _extract_nested(xdir: Path, nested: dict[str, str]) -> None:
 
 
 def _generate(m: DatasetManifest, xdir: Path) -> Path:
-    module, _, func = m.generator.partition(":")
     try:
-        fn = getattr(importlib.import_module(module), func)
-    except (ImportError, AttributeError):
-        raise DatasetNotFoundError(f"{m.path}: generator {m.generator!r} cannot be imported") from None
+        fn = resolve_generator(m.generator)
+    except KeyError:  # a manifest built in code, bypassing load_manifest's check
+        raise ManifestError(
+            f"{m.path}: field 'generator': unknown generator {m.generator!r}; registered: {generator_names()}"
+        ) from None
     marker = xdir / ".eventkit-generated"
     if marker.is_file():
         return xdir

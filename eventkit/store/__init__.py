@@ -7,7 +7,14 @@
 from __future__ import annotations
 
 from .cache_key import cache_key, canonical_json, key_inputs
-from .errors import IncompleteStoreError, StoreError, StoreLockedError, StoreMismatchError, StoreNotFoundError
+from .errors import (
+    IncompleteStoreError,
+    StoreCorruptError,
+    StoreError,
+    StoreLockedError,
+    StoreMismatchError,
+    StoreNotFoundError,
+)
 from .event_store import EventSample, EventSplit, EventStore, EventStoreWriter, create_event_store, open_event_store
 from .layout import FORMAT_VERSION, choose_samples_per_shard, default_compressor, store_name
 from .reader import FrameSample, FrameSplit, FrameStore, open_store
@@ -23,6 +30,7 @@ __all__ = [
     "FrameSplit",
     "FrameStore",
     "IncompleteStoreError",
+    "StoreCorruptError",
     "SampleRecord",
     "StoreError",
     "StoreLockedError",

@@ -11,6 +11,7 @@ from ..errors import EventkitError
 
 __all__ = [
     "IncompleteStoreError",
+    "StoreCorruptError",
     "StoreError",
     "StoreLockedError",
     "StoreMismatchError",
@@ -36,3 +37,11 @@ class IncompleteStoreError(StoreError, RuntimeError):
 
 class StoreLockedError(StoreError, RuntimeError):
     """Another live writer holds the store's lock."""
+
+
+class StoreCorruptError(StoreError, ValueError):
+    """Part of a store is damaged or missing: a chunk, a shard index or metadata.
+
+    The message names the store, the split and the sample index, and says to re-run the conversion
+    (which rewrites the damaged samples) or ``eventkit inspect --verify`` to list them all.
+    """
