@@ -11,9 +11,11 @@ import os
 
 __all__ = [
     "ArchiveError",
+    "ArchiveTooLargeError",
     "ChecksumMismatchError",
     "DatasetNotFoundError",
     "DecodeError",
+    "DiskWriteError",
     "DownloadError",
     "EventFormatError",
     "EventkitError",
@@ -88,6 +90,14 @@ class UnsafeArchiveError(EventkitError, ValueError):
 
 class ArchiveError(EventkitError, ValueError):
     """An archive is corrupt or of a kind that cannot be extracted here (the message says how to do it by hand)."""
+
+
+class ArchiveTooLargeError(ArchiveError):
+    """An archive would expand beyond the size or ratio limits (a zip bomb, or a limit to raise on purpose)."""
+
+
+class DiskWriteError(EventkitError, OSError):
+    """Writing to the local disk failed (full, read-only, quota): never retried as a network error."""
 
 
 class SampleSelectionError(EventkitError, ValueError):
