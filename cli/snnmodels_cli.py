@@ -16,7 +16,10 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 
 def snn_errors(func: F) -> F:
-    """``user_errors`` plus snnmodels' own errors and bad option values (ValueError)."""
+    """``user_errors`` (eventkit's errors, missing files, permissions) plus snnmodels' own errors.
+
+    Only errors raised on purpose are caught: a bare ``ValueError`` from a bug keeps its traceback.
+    """
 
     @functools.wraps(func)
     def wrapper(*args: Any, **kwargs: Any) -> Any:
@@ -24,7 +27,7 @@ def snn_errors(func: F) -> F:
 
         try:
             return func(*args, **kwargs)
-        except (SnnmodelsError, ValueError) as err:
+        except SnnmodelsError as err:
             raise click.ClickException(str(err) or type(err).__name__) from None
 
     return user_errors(wrapper)  # type: ignore[return-value]

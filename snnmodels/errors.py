@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from collections.abc import Iterable
 
-__all__ = ["SnnmodelsError", "BackendUnavailableError", "CheckpointError"]
+__all__ = ["SnnmodelsError", "BackendUnavailableError", "CheckpointError", "ConfigError"]
 
 
 class SnnmodelsError(Exception):
@@ -43,4 +43,11 @@ class CheckpointError(SnnmodelsError, ValueError):
 
     Checkpoints are loaded without running any code they might carry; the message names the file,
     says what it is and what was expected.
+    """
+
+
+class ConfigError(SnnmodelsError, ValueError):
+    """A bad option value or an incompatible combination (model, device, store, checkpoint).
+
+    Also a ``ValueError``, so callers that caught ``ValueError`` before keep working.
     """

@@ -23,6 +23,7 @@ from typing import Any
 
 from torch import nn
 
+from snnmodels.errors import ConfigError
 from snnmodels.models.blocks import VGG_CONFIGS, SequenceDropout, conv_stage, make_neuron, spiking_vgg_features
 from snnmodels.models.networks import PLIFNet, SmallNet, SpikingClassifier, SpikingVGG
 
@@ -69,5 +70,5 @@ def build_model(
         Unknown name (the message lists the registered ones) or an input too small for the network.
     """
     if name not in MODELS:
-        raise ValueError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
+        raise ConfigError(f"unknown model {name!r}; choose one of {', '.join(MODELS)}")
     return MODELS[name](input_size=tuple(input_size), num_classes=int(num_classes), backend=backend, **kwargs)

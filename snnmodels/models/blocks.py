@@ -13,6 +13,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnmodels.errors import ConfigError
 from snnmodels.layers import TimeFolded
 from snnmodels.neurons import IF, LIF, PLIF
 
@@ -42,7 +43,7 @@ def make_neuron(kind: str = "plif", *, backend: str = "torch", **kwargs: Any) ->
         paper: ``tau=2``, ATan surrogate, ``detach_reset=True``.
     """
     if kind not in NEURONS:
-        raise ValueError(f"unknown neuron {kind!r}; choose one of {sorted(NEURONS)}")
+        raise ConfigError(f"unknown neuron {kind!r}; choose one of {sorted(NEURONS)}")
     opts: dict[str, Any] = {"tau": 2.0, "surrogate": "atan", "detach_reset": True}
     opts.update(kwargs)
     if kind == "if":
@@ -63,7 +64,7 @@ class SequenceDropout(nn.Module):
     def __init__(self, p: float = 0.5) -> None:
         super().__init__()
         if not 0.0 <= p < 1.0:
-            raise ValueError(f"dropout p must be in [0, 1), got {p}")
+            raise ConfigError(f"dropout p must be in [0, 1), got {p}")
         self.p = float(p)
 
     def extra_repr(self) -> str:

@@ -21,6 +21,7 @@ from typing import Any
 import torch
 from torch import nn
 
+from snnmodels.errors import ConfigError
 from snnmodels.layers import TimeFolded, Voting
 from snnmodels.models.blocks import SequenceDropout, conv_stage, make_neuron, spiking_vgg_features
 
@@ -67,7 +68,7 @@ def _head(
 def _spatial(input_size: tuple[int, int, int], pools: int) -> tuple[int, int]:
     _, h, w = input_size
     if h >> pools == 0 or w >> pools == 0:
-        raise ValueError(f"input {h}x{w} is too small for {pools} 2x2 poolings")
+        raise ConfigError(f"input {h}x{w} is too small for {pools} 2x2 poolings")
     return h >> pools, w >> pools
 
 

@@ -24,6 +24,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from snnmodels.errors import ConfigError
 from snnmodels.neurons.surrogate import resolve_surrogate
 
 __all__ = ["NeuronConfig", "KINDS", "OUTPUTS"]
@@ -68,9 +69,9 @@ class NeuronConfig:
 
     def __post_init__(self) -> None:
         if self.kind not in KINDS:
-            raise ValueError(f"unknown neuron kind {self.kind!r}; choose one of {KINDS}")
+            raise ConfigError(f"unknown neuron kind {self.kind!r}; choose one of {KINDS}")
         if self.output not in OUTPUTS:
-            raise ValueError(f"unknown output {self.output!r}; choose one of {OUTPUTS}")
+            raise ConfigError(f"unknown output {self.output!r}; choose one of {OUTPUTS}")
         name, alpha = resolve_surrogate(self.surrogate, self.alpha)
         object.__setattr__(self, "alpha", alpha)
         object.__setattr__(self, "v_threshold", float(self.v_threshold))

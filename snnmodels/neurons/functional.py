@@ -24,6 +24,7 @@ from typing import NamedTuple
 
 import torch
 
+from snnmodels.errors import ConfigError
 from snnmodels.kernels.registry import get_backend
 from snnmodels.kernels.torch_backend import charge, fire_and_reset
 from snnmodels.neurons.config import NeuronConfig
@@ -94,7 +95,7 @@ class LIFState(NamedTuple):
 def w_from_tau(tau: float) -> float:
     """PLIF parameter :math:`w = -\\ln(\\tau - 1)`, so that :math:`\\mathrm{sigmoid}(w) = 1/\\tau`."""
     if not tau > 1:
-        raise ValueError(f"tau must be > 1, got {tau}")
+        raise ConfigError(f"tau must be > 1, got {tau}")
     return -math.log(tau - 1.0)
 
 
@@ -102,7 +103,7 @@ def config_for(kind: str, p: LIFParameters, output: str = "spike",
                threshold_related: bool = False) -> NeuronConfig:
     """The :class:`NeuronConfig` of a neuron kind with parameters ``p``."""
     if kind == "lif" and not p.tau > 1:
-        raise ValueError(f"tau must be > 1, got {p.tau}")
+        raise ConfigError(f"tau must be > 1, got {p.tau}")
     return NeuronConfig(
         kind=kind, v_threshold=p.v_threshold, v_reset=p.v_reset, surrogate=p.surrogate,
         alpha=p.alpha, detach_reset=p.detach_reset, decay_input=p.decay_input, output=output,

@@ -22,6 +22,8 @@ import math
 
 import torch
 
+from snnmodels.errors import ConfigError
+
 __all__ = ["SURROGATE_ALPHA", "SURROGATE_IDS", "resolve_surrogate", "surrogate_grad", "heaviside"]
 
 #: Default alpha of each surrogate.
@@ -46,10 +48,10 @@ def resolve_surrogate(name: str, alpha: float | None) -> tuple[str, float]:
         The name and the alpha to use.
     """
     if name not in SURROGATE_ALPHA:
-        raise ValueError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATE_ALPHA)}")
+        raise ConfigError(f"unknown surrogate {name!r}; choose one of {sorted(SURROGATE_ALPHA)}")
     a = SURROGATE_ALPHA[name] if alpha is None else float(alpha)
     if not a > 0:
-        raise ValueError(f"surrogate alpha must be > 0, got {alpha!r}")
+        raise ConfigError(f"surrogate alpha must be > 0, got {alpha!r}")
     return name, a
 
 
@@ -63,7 +65,7 @@ def surrogate_grad(x: torch.Tensor, name: str, alpha: float) -> torch.Tensor:
         return (alpha / 2) / (1 + z * z)
     if name == "piecewise_quadratic":
         return (alpha - alpha * alpha * x.abs()).clamp_min(0)
-    raise ValueError(f"unknown surrogate {name!r}")
+    raise ConfigError(f"unknown surrogate {name!r}")
 
 
 class _Heaviside(torch.autograd.Function):

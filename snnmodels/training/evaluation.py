@@ -9,12 +9,12 @@ from typing import Any
 
 import torch
 
-from snnmodels.training.data import FrameBatches
+from snnmodels.errors import ConfigError
 from snnmodels.training.loop import evaluate
 from snnmodels.training.losses import probabilities
 from snnmodels.training.metrics import ActivityMonitor, confusion_matrix
 from snnmodels.training.plots import plot_confusion
-from snnmodels.training.trainer import load_checkpoint, model_from_checkpoint, resolve_device
+from snnmodels.training.trainer import load_checkpoint, model_from_checkpoint, open_batches, resolve_device
 
 __all__ = ["EvalResult", "evaluate_checkpoint", "format_report"]
 
@@ -84,10 +84,10 @@ def evaluate_checkpoint(
         elif backend == "numba" and on_cuda:
             backend = "cupy"
     dev = resolve_device(device, backend)
-    batches = FrameBatches(store, split, batch_size=batch_size, T=ckpt.get("T"))
+    batches = open_batches(store, split, batch_size=batch_size, T=ckpt.get("T"))
     info = batches.info
     if tuple(info.input_size) != tuple(ckpt["input_size"]) or list(info.classes) != list(ckpt["classes"]):
-        raise ValueError(
+        raise ConfigError(
             f"{store} has frames {tuple(info.input_size)} and {len(info.classes)} classes but the checkpoint was "
             f"trained on {tuple(ckpt['input_size'])} and {len(ckpt['classes'])}; evaluate on a store converted "
             f"the same way"
@@ -95,8 +95,8 @@ def evaluate_checkpoint(
     n = batches.num_samples
     for i in samples or []:
         if not -n <= i < n:
-            raise ValueError(f"sample index {i} is out of range for split {split!r} of {n} samples")
-    model = model_from_checkpoint(ckpt, backend).to(dev)
+            raise ConfigError(f"sample index {i} is out of range for split {split!r} of {n} samples")
+    model = model_from_checkpoint(ckpt, backend, checkpoint).to(dev)
     with ActivityMonitor(model) as mon:
         stats = evaluate(model, batches, cfg["loss"], device=dev, k=k, collect=True)
     preds = stats.rates.argmax(-1)

@@ -27,7 +27,12 @@ from typing import Any
 import numpy as np
 import torch
 
+from eventkit.errors import EventkitError
+from snnmodels.errors import CheckpointError, ConfigError, SnnmodelsError
 from snnmodels.models import MODELS, build_model
+from snnmodels.training.checkpoint import (
+    check_state_dict, load_checkpoint, model_from_checkpoint, rng_state, set_rng_state,
+)
 from snnmodels.training.data import FrameBatches
 from snnmodels.training.loop import EpochStats, evaluate, train_one_epoch
 from snnmodels.training.losses import LOSSES
@@ -106,17 +111,17 @@ class TrainConfig:
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
-        """Raise ``ValueError`` with one clear sentence for a bad option."""
+        """Raise :class:`ConfigError` (a ``ValueError``) with one clear sentence for a bad option."""
         if self.model not in MODELS:
-            raise ValueError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
+            raise ConfigError(f"unknown model {self.model!r}; choose one of {', '.join(MODELS)}")
         if self.loss not in LOSSES:
-            raise ValueError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
+            raise ConfigError(f"unknown loss {self.loss!r}; choose one of {', '.join(LOSSES)}")
         if self.optimizer not in ("adam", "sgd"):
-            raise ValueError(f"unknown optimizer {self.optimizer!r}; choose adam or sgd")
+            raise ConfigError(f"unknown optimizer {self.optimizer!r}; choose adam or sgd")
         if self.schedule not in ("cosine", "none"):
-            raise ValueError(f"unknown schedule {self.schedule!r}; choose cosine or none")
+            raise ConfigError(f"unknown schedule {self.schedule!r}; choose cosine or none")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
-            raise ValueError("epochs and batch size must be >= 1 and the learning rate > 0")
+            raise ConfigError("epochs and batch size must be >= 1 and the learning rate > 0")
 
 
 @dataclass
@@ -139,29 +144,17 @@ def resolve_device(device: str, backend: str) -> torch.device:
     """``"auto"`` -> CUDA when available; a CUDA device without CUDA is a clear error."""
     if device == "auto":
         device = "cuda" if torch.cuda.is_available() and backend != "numba" else "cpu"
-    dev = torch.device(device)
+    try:
+        dev = torch.device(device)
+    except RuntimeError as err:  # torch's parse error for a string like "gpu"
+        raise ConfigError(f"unknown device {device!r}; use cpu, cuda, cuda:N or auto") from err
     if dev.type == "cuda" and not torch.cuda.is_available():
-        raise ValueError(f"device {device!r} was asked for but this torch has no CUDA device; use --device cpu")
+        raise ConfigError(f"device {device!r} was asked for but this torch has no CUDA device; use --device cpu")
     if backend == "cupy" and dev.type != "cuda":
-        raise ValueError("the cupy backend runs on CUDA tensors; use --device cuda (or --backend numba on the CPU)")
+        raise ConfigError("the cupy backend runs on CUDA tensors; use --device cuda (or --backend numba on the CPU)")
     if backend == "numba" and dev.type != "cpu":
-        raise ValueError("the numba backend runs on CPU tensors; use --device cpu (or --backend cupy on CUDA)")
+        raise ConfigError("the numba backend runs on CPU tensors; use --device cpu (or --backend cupy on CUDA)")
     return dev
-
-
-def _rng_state() -> dict[str, Any]:
-    state = {"torch": torch.get_rng_state(), "numpy": np.random.get_state(), "python": random.getstate()}
-    if torch.cuda.is_available():
-        state["cuda"] = torch.cuda.get_rng_state_all()
-    return state
-
-
-def _set_rng_state(state: dict[str, Any]) -> None:
-    torch.set_rng_state(state["torch"])
-    np.random.set_state(state["numpy"])
-    random.setstate(state["python"])
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def _save(obj: dict[str, Any], path: Path) -> None:
@@ -170,24 +163,14 @@ def _save(obj: dict[str, Any], path: Path) -> None:
     os.replace(tmp, path)  # a killed run never leaves half a checkpoint
 
 
-def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """Load a checkpoint written by :func:`fit` (on the CPU)."""
-    p = Path(path)
-    if not p.is_file():
-        raise FileNotFoundError(f"{p}: no checkpoint there (fit writes last.pt and best.pt in its --out folder)")
-    ckpt = torch.load(p, map_location="cpu", weights_only=False)
-    if not isinstance(ckpt, dict) or "model_state" not in ckpt or "config" not in ckpt:
-        raise ValueError(f"{p}: not an snnmodels checkpoint (no model_state/config)")
-    return ckpt
-
-
-def model_from_checkpoint(ckpt: dict[str, Any], backend: str | None = None) -> torch.nn.Module:
-    """Rebuild the network of a checkpoint and load its weights (optionally on another backend)."""
-    cfg = ckpt["config"]
-    model = build_model(cfg["model"], input_size=tuple(ckpt["input_size"]), num_classes=len(ckpt["classes"]),
-                        backend=backend or cfg["backend"], **cfg.get("model_kwargs", {}))
-    model.load_state_dict(ckpt["model_state"])
-    return model
+def open_batches(path: str | os.PathLike[str], split: str, **kwargs: Any) -> FrameBatches:
+    """:class:`FrameBatches`, its bad-option ``ValueError`` (split, ``T``) turned into :class:`ConfigError`."""
+    try:
+        return FrameBatches(path, split, **kwargs)
+    except ValueError as err:
+        if isinstance(err, (SnnmodelsError, EventkitError)):
+            raise
+        raise ConfigError(str(err)) from err
 
 
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:
@@ -224,9 +207,9 @@ def fit(
     say = log or (lambda s: None)
 
     resumed = _resume_checkpoint(cfg, out) if resume else None
-    train = FrameBatches(cfg.store, cfg.train_split, batch_size=cfg.batch_size, T=cfg.T, shuffle=True,
+    train = open_batches(cfg.store, cfg.train_split, batch_size=cfg.batch_size, T=cfg.T, shuffle=True,
                          seed=cfg.seed, preload=cfg.preload, num_workers=cfg.num_workers)
-    test = (FrameBatches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
+    test = (open_batches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
                          num_workers=cfg.num_workers) if cfg.test_split else None)
     info = train.info
 
@@ -244,14 +227,9 @@ def fit(
 
     if resumed is not None:
         ckpt = resumed
-        model.load_state_dict(ckpt["model_state"])
-        optimizer.load_state_dict(ckpt["optimizer_state"])
-        scheduler.load_state_dict(ckpt["scheduler_state"])
+        _restore(ckpt, out / "last.pt", cfg.model, model, optimizer, scheduler, scaler)
         if isinstance(scheduler, torch.optim.lr_scheduler.CosineAnnealingLR):
             scheduler.T_max = cfg.epochs  # a longer --epochs on resume stretches the schedule
-        if scaler is not None and ckpt.get("scaler_state"):
-            scaler.load_state_dict(ckpt["scaler_state"])
-        _set_rng_state(ckpt["rng"])
         history = list(ckpt["history"])
         start, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_acc"], ckpt["best_epoch"]
         say(f"resumed from {out / 'last.pt'} after epoch {ckpt['epoch'] + 1}")
@@ -277,7 +255,7 @@ def fit(
             "epoch": epoch, "config": dataclasses.asdict(cfg), "classes": info.classes,
             "input_size": list(info.input_size), "T": train.T, "model_state": model.state_dict(),
             "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
-            "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": _rng_state(),
+            "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
             "history": history, "best_acc": best_acc, "best_epoch": best_epoch,
         }
         _save(ckpt, out / "last.pt")
@@ -291,13 +269,66 @@ def fit(
     return TrainResult(history, best_acc, best_epoch, out, model)
 
 
+def _same_shape(loaded: Any, expected: Any) -> bool:
+    """Whether ``loaded`` has the keys and value types of a freshly made ``state_dict`` (recursively)."""
+    if isinstance(expected, dict):
+        return isinstance(loaded, dict) and loaded.keys() == expected.keys() and all(
+            _same_shape(loaded[k], v) for k, v in expected.items())
+    if isinstance(expected, (list, tuple)):
+        return isinstance(loaded, (list, tuple)) and len(loaded) == len(expected) and all(
+            _same_shape(a, b) for a, b in zip(loaded, expected))
+    if isinstance(expected, (int, float)) and not isinstance(expected, bool):
+        return isinstance(loaded, (int, float)) and not isinstance(loaded, bool)
+    return expected is None or loaded is None or isinstance(loaded, type(expected))
+
+
+def _check_optimizer_state(opt: dict[str, Any], optimizer: torch.optim.Optimizer, path: Path) -> None:
+    """Per-parameter optimizer tensors must have their parameter's shape (else the first step fails)."""
+    params = [p for g in optimizer.param_groups for p in g["params"]]
+    state = opt.get("state")
+    if not isinstance(state, dict) or not isinstance(opt.get("param_groups"), list):
+        raise CheckpointError(f"{path}: its optimizer state has no state/param_groups; use another --out")
+    for idx, entry in state.items():
+        if not isinstance(idx, int) or not 0 <= idx < len(params) or not isinstance(entry, dict):
+            raise CheckpointError(f"{path}: its optimizer state names parameter {idx!r} of {len(params)}; "
+                                  f"it comes from another network or --optimizer")
+        for name, v in entry.items():
+            if isinstance(v, torch.Tensor) and v.dim() > 0 and v.shape != params[idx].shape:
+                raise CheckpointError(f"{path}: optimizer {name} of parameter {idx} has shape {tuple(v.shape)}, "
+                                      f"not {tuple(params[idx].shape)}; it comes from another network")
+
+
+def _restore(ckpt: dict[str, Any], path: Path, name: str, model: torch.nn.Module, optimizer: torch.optim.Optimizer,
+             scheduler: Any, scaler: Any) -> None:
+    """Load a checked checkpoint's states into freshly made objects, refusing states that do not fit them.
+
+    ``scheduler.load_state_dict`` copies whatever keys it is given into the scheduler, so the stored
+    scheduler state must have exactly the keys and types of a fresh one.
+    """
+    check_state_dict(ckpt["model_state"], model.state_dict(), path, name)
+    if not _same_shape(ckpt["scheduler_state"], scheduler.state_dict()):
+        raise CheckpointError(f"{path}: its learning-rate schedule state does not fit the {scheduler.__class__.__name__} "
+                              f"of this run; resume with the same --schedule, or use another --out")
+    _check_optimizer_state(ckpt["optimizer_state"], optimizer, path)
+    try:
+        model.load_state_dict(ckpt["model_state"])
+        optimizer.load_state_dict(ckpt["optimizer_state"])
+        scheduler.load_state_dict(ckpt["scheduler_state"])
+        if scaler is not None and ckpt.get("scaler_state"):
+            scaler.load_state_dict(ckpt["scaler_state"])
+        set_rng_state(ckpt["rng"])
+    except (ValueError, TypeError, KeyError, RuntimeError) as err:  # the file's data does not fit this run
+        raise CheckpointError(f"{path}: its optimizer or RNG state does not fit this run ({err}); resume with "
+                              f"the same --optimizer, or use another --out") from err
+
+
 def _resume_checkpoint(cfg: TrainConfig, out: Path) -> dict[str, Any]:
     """``out/last.pt``, checked to come from the same model, store, loss and model options."""
     ckpt = load_checkpoint(out / "last.pt")
     old, new = ckpt["config"], dataclasses.asdict(cfg)
     for key in ("model", "store", "loss", "model_kwargs"):
         if old.get(key) != new.get(key):
-            raise ValueError(f"{out / 'last.pt'} was trained with {key}={old.get(key)!r}, not {new.get(key)!r}; "
+            raise ConfigError(f"{out / 'last.pt'} was trained with {key}={old.get(key)!r}, not {new.get(key)!r}; "
                              f"use another --out or the same options")
     return ckpt
 
