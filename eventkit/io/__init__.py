@@ -12,10 +12,28 @@ import os
 from ..errors import UnknownFormatError
 from ..events import EventArray
 from . import aedat2, aedat4, aedat31, atis_bin, es_imagenet, evt2, evt3, hdf5, matlab, numpy_files, prophesee_dat
-from ._common import check_file
+from ._common import (
+    DEFAULT_MAX_EXPAND_RATIO,
+    ENV_MAX_EVENTS,
+    ENV_MAX_EXPAND_RATIO,
+    check_file,
+    decode_guard,
+    decode_limits,
+)
 from ._format import SNIFF_BYTES, EventFormat, Reader
 
-__all__ = ["FORMATS", "READERS", "EventFormat", "Reader", "guess_format", "read_events"]
+__all__ = [
+    "DEFAULT_MAX_EXPAND_RATIO",
+    "ENV_MAX_EVENTS",
+    "ENV_MAX_EXPAND_RATIO",
+    "FORMATS",
+    "READERS",
+    "EventFormat",
+    "Reader",
+    "decode_limits",
+    "guess_format",
+    "read_events",
+]
 
 # Order matters for sniffing: formats with the most specific signature first.
 FORMATS: dict[str, EventFormat] = {
@@ -65,8 +83,20 @@ def guess_format(path: str | os.PathLike[str]) -> str:
     )
 
 
-def read_events(path: str | os.PathLike[str], format: str | None = None) -> EventArray:
+def read_events(
+    path: str | os.PathLike[str],
+    format: str | None = None,
+    *,
+    max_events: int | None = None,
+    max_expand_ratio: float | None = None,
+) -> EventArray:
     """Decode an event recording into an :data:`~eventkit.events.EVENT_DTYPE` array.
+
+    Every failure on the file's bytes is a :class:`~eventkit.errors.DecodeError` naming the file
+    (and the byte offset where meaningful): an exception a parsing library raises on bad bytes
+    (zlib, zipfile, h5py, scipy, lz4, ...) is turned into one. Files whose *declared* sizes
+    (array shapes, dataset extents, decompressed sizes) would decode to far more data than the
+    file holds are refused before anything is allocated for them (decompression bombs).
 
     Parameters
     ----------
@@ -74,6 +104,13 @@ def read_events(path: str | os.PathLike[str], format: str | None = None) -> Even
         The recording.
     format
         A key of :data:`FORMATS` (e.g. ``"aedat31"``, ``"evt3"``); sniffed from the file when None.
+    max_events
+        Refuse files declaring more events than this (default: no absolute cap, or the
+        environment variable ``EVENTKIT_MAX_EVENTS``).
+    max_expand_ratio
+        Refuse files declaring more than this many decoded bytes per byte of file (default
+        :data:`DEFAULT_MAX_EXPAND_RATIO` = 100, or ``EVENTKIT_MAX_EXPAND_RATIO``; files may always
+        declare 64 MiB). Real recordings decode to 1-4 bytes per file byte.
 
     Returns
     -------
@@ -83,7 +120,9 @@ def read_events(path: str | os.PathLike[str], format: str | None = None) -> Even
     Raises
     ------
     DecodeError
-        The file is truncated or corrupt (the message names the byte offset).
+        The file is truncated, corrupt, declares events outside the sensor it declares, or
+        declares more data than the limits allow (the message names the byte offset where
+        meaningful, and how to raise a limit).
     UnknownFormatError
         The format is unknown.
     FileNotFoundError
@@ -95,4 +134,5 @@ def read_events(path: str | os.PathLike[str], format: str | None = None) -> Even
     fmt = FORMATS.get(format)
     if fmt is None:
         raise UnknownFormatError(p, f"unknown format {format!r}; known formats: {sorted(FORMATS)}")
-    return fmt.read(p)
+    with decode_limits(max_events, max_expand_ratio), decode_guard(p):
+        return fmt.read(p)

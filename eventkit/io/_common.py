@@ -178,3 +178,197 @@ def put_event(ob, n, t, x, y, p):
     e = n * 13
     store_u64le(ob, e + 5, (np.int64(x) << 24) | (np.int64(y) << 40) | (np.int64(p) << 56))
     store_u64le(ob, e, t)
+
+
+# ------------------------------------------------------------------ hostile-input guards
+# Decoders read files other people made. Two guards make sure such a file can only ever end in a
+# DecodeError naming it: a cap on the size a file may *declare* (checked before allocating), and
+# a backstop that turns what the parsing libraries raise on bad bytes into DecodeError.
+
+import contextlib  # noqa: E402
+import contextvars  # noqa: E402
+import struct  # noqa: E402
+import tokenize  # noqa: E402
+import zipfile  # noqa: E402
+import zlib  # noqa: E402
+from dataclasses import dataclass  # noqa: E402
+
+DEFAULT_MAX_EXPAND_RATIO = 100.0
+"""Default cap on decoded bytes per byte of file (``events * 13`` or the declared array bytes,
+whichever is larger). Real recordings decode to 0.8-4 bytes per file byte (the shared samples,
+compressed ``.npz`` included); deflate / HDF5 fill values / LZ4 / Zstandard can claim 1000+."""
+
+MIN_DECLARED_BYTES = 64 << 20
+"""Whatever its size, a file may always declare this much decoded data (5 M events)."""
+
+ENV_MAX_EXPAND_RATIO = "EVENTKIT_MAX_EXPAND_RATIO"
+ENV_MAX_EVENTS = "EVENTKIT_MAX_EVENTS"
+
+
+@dataclass(frozen=True)
+class DecodeLimits:
+    """How much decoded data a file may declare.
+
+    Attributes
+    ----------
+    max_expand_ratio
+        Decoded bytes allowed per byte of file (above the :data:`MIN_DECLARED_BYTES` floor).
+    max_events
+        Absolute cap on the events of one file, or None for no absolute cap.
+    """
+
+    max_expand_ratio: float = DEFAULT_MAX_EXPAND_RATIO
+    max_events: int | None = None
+
+
+_LIMITS: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar("eventkit_decode_limits", default=None)
+
+
+def _env_number(name: str, cast):
+    raw = os.environ.get(name, "").strip()
+    if not raw:
+        return None
+    try:
+        value = cast(raw)
+    except ValueError:
+        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+    if not value > 0:
+        raise ValueError(f"environment variable {name}={raw!r} must be > 0")
+    return value
+
+
+def current_limits() -> DecodeLimits:
+    """The limits in force: those of :func:`decode_limits` if active, else the environment's.
+
+    ``EVENTKIT_MAX_EXPAND_RATIO`` (float) and ``EVENTKIT_MAX_EVENTS`` (int) raise or lower the
+    defaults for a whole process, worker processes of a conversion included.
+    """
+    limits = _LIMITS.get()
+    if limits is not None:
+        return limits
+    ratio = _env_number(ENV_MAX_EXPAND_RATIO, float)
+    events = _env_number(ENV_MAX_EVENTS, int)
+    return DecodeLimits(DEFAULT_MAX_EXPAND_RATIO if ratio is None else ratio, events)
+
+
+@contextlib.contextmanager
+def decode_limits(max_events: int | None = None, max_expand_ratio: float | None = None) -> Iterator[DecodeLimits]:
+    """Decode with other limits inside the ``with`` block (None keeps the value in force)."""
+    base = current_limits()
+    for name, v in (("max_events", max_events), ("max_expand_ratio", max_expand_ratio)):
+        if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
+            raise ValueError(f"{name}={v!r}: expected a positive number")
+    limits = DecodeLimits(
+        base.max_expand_ratio if max_expand_ratio is None else float(max_expand_ratio),
+        base.max_events if max_events is None else int(max_events),
+    )
+    token = _LIMITS.set(limits)
+    try:
+        yield limits
+    finally:
+        _LIMITS.reset(token)
+
+
+def check_declared(path: str, events: int, nbytes: int = 0, what: str = "the file") -> None:
+    """Refuse a file whose declared sizes would decode to far more data than it holds.
+
+    Call it with the sizes a header declares, *before* allocating for them.
+
+    Parameters
+    ----------
+    path
+        The file (its size is the reference).
+    events
+        The number of events (or items) the file declares.
+    nbytes
+        The bytes of the arrays the file declares, when larger than ``events * 13``.
+    what
+        Where the sizes are declared, for the message (e.g. ``"member 't.npy'"``).
+
+    Raises
+    ------
+    DecodeError
+        Naming the declared count, the file size and how to raise the limit.
+    """
+    limits = current_limits()
+    events, nbytes = int(events), int(nbytes)
+    size = os.path.getsize(path)
+    declared = max(events * EVENT_ITEMSIZE, nbytes)
+    allowed = max(MIN_DECLARED_BYTES, limits.max_expand_ratio * size)
+    how = (
+        f"if the file is genuine, raise the limit: read_events(..., max_events=..., max_expand_ratio=...) or "
+        f"the environment variables {ENV_MAX_EVENTS} / {ENV_MAX_EXPAND_RATIO}"
+    )
+    if limits.max_events is not None and events > limits.max_events:
+        raise DecodeError(path, f"{what} declares {events} events, more than the limit of {limits.max_events}; {how}")
+    if declared > allowed:
+        raise DecodeError(
+            path,
+            f"{what} declares {events} events ({declared} decoded bytes) in a file of {size} bytes, "
+            f"{declared / max(size, 1):.0f} times its size (limit {limits.max_expand_ratio:g}x, or "
+            f"{MIN_DECLARED_BYTES >> 20} MiB for small files): a damaged or hostile file (a decompression bomb); "
+            + how,
+        )
+
+
+# What parsing libraries raise on bad bytes. TypeError / AttributeError / NameError are left out
+# on purpose: from our own code they are bugs and must stay visible.
+LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
+    zlib.error,
+    zipfile.BadZipFile,
+    struct.error,
+    tokenize.TokenError,
+    SyntaxError,  # numpy's .npy header parser, xml.etree's ParseError
+    KeyError,
+    IndexError,
+    ValueError,  # UnicodeDecodeError, json.JSONDecodeError
+    EOFError,
+    OverflowError,
+    MemoryError,
+    RuntimeError,  # h5py, lz4; RecursionError
+    OSError,
+)
+# OS errors that are about the file system, not the bytes: not a decode failure, keep them.
+_FS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
+
+
+def library_error(path: str, err: BaseException, what: str = "corrupt or truncated file", offset: int | None = None) -> DecodeError:
+    """A DecodeError for an exception a library raised on the bytes of ``path``."""
+    detail = str(err).strip() or "no detail"
+    return DecodeError(path, f"{what} ({type(err).__name__}: {detail})", offset)
+
+
+@contextlib.contextmanager
+def decode_guard(path: str, what: str = "corrupt or truncated file") -> Iterator[None]:
+    """Backstop: turn :data:`LIBRARY_ERRORS` raised inside the block into one DecodeError naming ``path``.
+
+    Our own errors (``EventkitError``) and file-system errors pass through unchanged.
+    """
+    from ..errors import EventkitError
+
+    try:
+        yield
+    except (EventkitError, *_FS_ERRORS):
+        raise
+    except LIBRARY_ERRORS as err:
+        raise library_error(path, err, what) from err
+
+
+def check_sensor(path: str, events: EventArray, width: int, height: int, polarities: int, declared_by: str) -> None:
+    """Refuse events outside the sensor a file declares: never return them silently.
+
+    Raises
+    ------
+    DecodeError
+        Naming the first offending event index, its value and the declared sensor.
+    """
+    for field, limit in (("x", width), ("y", height), ("p", polarities)):
+        col = events[field]
+        bad = col >= limit
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise DecodeError(
+                path,
+                f"event {i} has {field} = {int(col[i])}, outside the {width} x {height} sensor "
+                f"({polarities} polarities) that {declared_by} declares ({field} must be < {limit})",
+            )

@@ -44,7 +44,7 @@ import zstandard
 
 from ..errors import DecodeError
 from ..events import EVENT_DTYPE, EventArray, SensorSize
-from ._common import alloc, check_file, trim
+from ._common import alloc, check_declared, check_file, trim
 from ._format import EventFormat
 
 __all__ = ["read_aedat4", "aedat4_sensor", "aedat4_streams", "AedatStream", "FORMAT"]
@@ -180,7 +180,8 @@ def _parse_info_xml(path: str, xml: bytes, offset: int) -> dict[int, AedatStream
     for node in root.iter("node"):
         name = node.get("name", "")
         attrs = {a.get("key"): (a.text or "").strip() for a in node.findall("attr")}
-        if not name.isdigit() or "typeIdentifier" not in attrs:
+        # ASCII digits only: str.isdigit() also accepts '²', which int() refuses
+        if not (name.isascii() and name.isdigit() and len(name) <= 9) or "typeIdentifier" not in attrs:
             continue
         info = next((c for c in node.findall("node") if c.get("name") == "info"), None)
         size: list[int | None] = [None, None]
@@ -594,6 +595,8 @@ def read_aedat4(path: str | os.PathLike[str], stream: int | None = None) -> Even
             words = _event_words(p, data, off)
             k = words.shape[0] // 2
             if n + k > out.shape[0]:
+                # compressed packets can expand ~1000x: bound the events against the file size
+                check_declared(p, n + k, 0, f"the packets up to the one at byte {off}")
                 grown = alloc(max(2 * out.shape[0], n + k))
                 grown[:n] = out[:n]
                 out = grown

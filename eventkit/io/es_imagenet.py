@@ -14,15 +14,14 @@ which is SpikingJelly's order up to ties (its argsort is not stable).
 from __future__ import annotations
 
 import os
-import zipfile
 
 import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray
-from ._common import check_file
+from ._common import check_file, library_error
 from ._format import EventFormat
-from .numpy_files import columns_to_events
+from .numpy_files import columns_to_events, npz_check_members, npz_member
 
 __all__ = ["read_es_imagenet", "FORMAT"]
 
@@ -30,10 +29,7 @@ __all__ = ["read_es_imagenet", "FORMAT"]
 def _array(path: str, z, key: str) -> np.ndarray:
     if key not in z.files:
         raise DecodeError(path, f"no {key!r} array (ES-ImageNet samples hold 'pos' and 'neg'); found {z.files}")
-    try:
-        a = z[key]
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DecodeError(path, f"array {key!r} is corrupt ({err})") from None
+    a = npz_member(path, z, key)  # DecodeError with the member's offset, whatever zlib/zipfile raise
     if a.ndim != 2 or a.shape[1] != 3 or a.dtype.kind not in "fiu":
         raise DecodeError(path, f"array {key!r} must be numeric [n, 3] (y, x, step), got {a.dtype} {a.shape}")
     return a
@@ -48,12 +44,22 @@ def read_es_imagenet(path: str | os.PathLike[str]) -> EventArray:
         The file is not a readable npz with ``pos``/``neg`` [n, 3] arrays of integral values.
     """
     p = check_file(path)
-    try:
-        z = np.load(p, allow_pickle=False)
-    except (ValueError, OSError, EOFError, zipfile.BadZipFile) as err:
-        raise DecodeError(p, f"not a readable .npz ({err})") from None
-    with z:
-        pos, neg = _array(p, z, "pos"), _array(p, z, "neg")
+    with open(p, "rb") as fh:  # our own handle: np.load leaks its handle when the zip is corrupt
+        try:
+            z = np.load(fh, allow_pickle=False)
+        except Exception as err:  # zipfile / numpy raise many types on bad bytes
+            raise library_error(p, err, "not a readable .npz", offset=0) from None
+        if not hasattr(z, "files"):
+            raise DecodeError(p, "not an .npz archive (ES-ImageNet samples are zips of pos.npy and neg.npy)", offset=0)
+        with z:
+            for key in ("pos", "neg"):
+                if key not in z.files:
+                    raise DecodeError(
+                        p, f"no {key!r} array (ES-ImageNet samples hold 'pos' and 'neg'); found {z.files}"
+                    )
+            # declared shapes checked against the file size before anything is inflated
+            npz_check_members(p, z, ["pos", "neg"], events_of=lambda shape: int(shape[0]) if shape else 1)
+            pos, neg = _array(p, z, "pos"), _array(p, z, "neg")
     both = np.concatenate([pos, neg]) if pos.size or neg.size else np.zeros((0, 3))
     pol = np.concatenate([np.ones(len(pos), np.uint8), np.zeros(len(neg), np.uint8)])
     order = np.argsort(both[:, 2], kind="stable")

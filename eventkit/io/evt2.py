@@ -160,6 +160,11 @@ def _encoding_of(fields: dict[str, str]) -> str | None:
     return None
 
 
+def _small_int(text: str) -> bool:
+    """1 to 6 ASCII digits (``str.isdigit`` alone also accepts '²', which ``int`` refuses)."""
+    return text.isascii() and text.isdigit() and len(text) <= 6
+
+
 def _geometry_of(fields: dict[str, str]) -> SensorSize | None:
     def make(w: int, h: int) -> SensorSize | None:
         if 0 < w <= MAX_COORD and 0 < h <= MAX_COORD:
@@ -175,10 +180,10 @@ def _geometry_of(fields: dict[str, str]) -> SensorSize | None:
     if fmt and ";" in fmt:
         kv = dict(part.split("=", 1) for part in fmt.split(";")[1:] if "=" in part)
         w, h = kv.get("width", "").strip(), kv.get("height", "").strip()
-        if w.isdigit() and h.isdigit() and len(w) <= 6 and len(h) <= 6:
+        if _small_int(w) and _small_int(h):
             return make(int(w), int(h))
     w, h = fields.get("width", "").strip(), fields.get("height", "").strip()
-    if w.isdigit() and h.isdigit() and len(w) <= 6 and len(h) <= 6:
+    if _small_int(w) and _small_int(h):
         return make(int(w), int(h))
     plugin = fields.get("plugin_name", "").lower()
     for key, (pw, ph) in _PLUGIN_GEOMETRY:

@@ -24,6 +24,14 @@ Generic events group
     so memory stays close to the output size. An optional integer attribute ``label`` on the
     ``events`` object (or the file) is reported as the sample's label.
 
+Hostile files
+-------------
+SHD/SSC files declare a sensor of 700 units: a unit index >= 700 is refused (DecodeError naming
+the sample, the spike and the value), never returned. Declared extents (the number of samples,
+the length of event datasets) are checked against the file size before anything is read: a
+dataset of fill values or of highly compressed chunks can declare hundreds of millions of
+events in a few kB (see :func:`eventkit.io.read_events` for the limits and how to raise them).
+
 Datasets compressed with filters h5py does not ship (e.g. Prophesee's ECF codec) cannot be
 read; that, and any corrupt or truncated file, raises :class:`~eventkit.errors.DecodeError`.
 """
@@ -39,7 +47,7 @@ import numpy as np
 
 from ..errors import DecodeError, EventkitError, SampleSelectionError
 from ..events import EventArray, SensorSize
-from ._common import check_file
+from ._common import check_declared, check_file
 from ._format import EventFormat
 from .numpy_files import _ALIAS_TO_FIELD, columns_to_events, match_fields, structured_to_events
 
@@ -88,6 +96,8 @@ def _shd_datasets(path: str, f: Any) -> tuple[Any, Any, int]:
             raise DecodeError(path, f"{name!r} must be a 1-D variable-length dataset (SHD/SSC layout)")
     if times.shape != units.shape:
         raise DecodeError(path, f"'spikes/times' has {times.shape[0]} samples but 'spikes/units' has {units.shape[0]}")
+    # a dataset of fill values declares any number of samples in a few bytes: bound it first
+    check_declared(path, times.shape[0], 0, "'spikes/times' (one sample per entry)")
     return times, units, times.shape[0]
 
 
@@ -107,6 +117,15 @@ def _shd_sample(path: str, index: int, times: Any, units: Any) -> EventArray:
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
         raise DecodeError(path, f"sample {index}: spike time {times[i].item()!r} s at spike {i} is not a usable time")
+    if units.dtype.kind in "iuf":
+        outside = units >= SHD_SENSOR.width
+        if outside.any():
+            i = int(np.flatnonzero(outside)[0])
+            raise DecodeError(
+                path,
+                f"sample {index}: unit {units[i].item()!r} at spike {i} is outside the sensor the file's "
+                f"SHD/SSC layout declares ({SHD_SENSOR.width} units, 0..{SHD_SENSOR.width - 1})",
+            )
     n = us.shape[0]
     zeros = np.zeros(n, dtype=np.uint8)
     cols = {"t": us.astype(np.int64), "x": units, "y": zeros, "p": zeros}
@@ -116,12 +135,29 @@ def _shd_sample(path: str, index: int, times: Any, units: Any) -> EventArray:
 def _shd_labels(path: str, f: Any, n: int) -> np.ndarray | None:
     if "labels" not in f:
         return None
-    labels = np.asarray(f["labels"][()])
+    ds = f["labels"]
+    shape = getattr(ds, "shape", None)
+    if shape != (n,):  # checked before reading: the shape, not the data, may be huge
+        raise DecodeError(path, f"'labels' has shape {shape}; expected {n} integer class indices")
+    labels = np.asarray(ds[()])
     if labels.ndim != 1 or labels.shape[0] != n or labels.dtype.kind not in "iu":
         raise DecodeError(
             path, f"'labels' has shape {labels.shape} and dtype {labels.dtype}; expected {n} integer class indices"
         )
     return labels.astype(np.int64)
+
+
+def _check_datasets(path: str, datasets: list[Any], what: str) -> None:
+    """Refuse datasets whose declared extent far exceeds the file (fill values, compressed chunks)."""
+    events = nbytes = 0
+    for ds in datasets:
+        shape = tuple(int(d) for d in (ds.shape or ()))
+        count = 1
+        for d in shape:
+            count *= d
+        events = max(events, shape[0] if len(shape) == 1 else count)
+        nbytes += count * ds.dtype.itemsize
+    check_declared(path, events, nbytes, what)
 
 
 def _generic(path: str, f: Any) -> tuple[EventArray, int | None]:
@@ -133,6 +169,7 @@ def _generic(path: str, f: Any) -> tuple[EventArray, int | None]:
             raise DecodeError(
                 path, f"dataset 'events' has dtype {obj.dtype}; expected named fields t, x, y, p (or a group 'events')"
             )
+        _check_datasets(path, [obj], "dataset 'events'")
         ev = structured_to_events(path, np.asarray(obj[()]), "dataset 'events'")
         holder = obj
     else:
@@ -147,6 +184,7 @@ def _generic(path: str, f: Any) -> tuple[EventArray, int | None]:
             )
         found = match_fields(path, names, f"datasets in {where}:")
         prefix = "events/" if group is obj else ""
+        _check_datasets(path, [group[v] for v in found.values()], f"datasets {[prefix + v for v in found.values()]}")
         ev = columns_to_events(path, {k: group[v] for k, v in found.items()}, {k: prefix + v for k, v in found.items()})
         holder = group
     label = holder.attrs.get("label", f.attrs.get("label"))

@@ -20,6 +20,11 @@ ASL-DVS and other column files
     Files whose variables are exactly ``ts, x, y, pol`` report the ASL-DVS sensor
     ``(240, 180, 2)``.
 
+Hostile files: ASL-DVS files (variables exactly ``ts, x, y, pol``) declare the 240 x 180
+sensor; an event outside it is refused (DecodeError naming the event index and value), never
+returned. Declared variable shapes are checked against the file size before anything is
+loaded (see :func:`eventkit.io.read_events` for the limits and how to raise them).
+
 MAT versions 4 and 5/7 are read with :func:`scipy.io.loadmat`. MAT 7.3 files are HDF5
 containers (``MATLAB 7.3 MAT-file`` text in a 512-byte user block); they are read with h5py,
 transposing MATLAB's column-major arrays, with the same layouts.
@@ -34,7 +39,7 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EVENT_DTYPE, EventArray, SensorSize
-from ._common import check_file
+from ._common import check_declared, check_file, check_sensor
 from ._format import EventFormat
 from .numpy_files import _ALIAS_TO_FIELD, columns_to_events, match_fields
 
@@ -55,16 +60,32 @@ def _is_v73(path: str) -> bool:
     return head.startswith(_V73_MAGIC) or head[512:520] == b"\x89HDF\r\n\x1a\n"
 
 
-def _variable_names(path: str) -> list[str]:
-    """Names of the variables stored in the file (without loading their data)."""
+def _variable_shapes(path: str) -> dict[str, tuple[int, ...]]:
+    """Names and declared shapes of the variables stored in the file (without loading their data)."""
     if _is_v73(path):
         import h5py
 
         with h5py.File(path, "r") as f:
-            return [k for k in f.keys() if not k.startswith("#")]
+            return {k: tuple(getattr(f[k], "shape", None) or ()) for k in f.keys() if not k.startswith("#")}
     import scipy.io
 
-    return [name for name, _shape, _cls in scipy.io.whosmat(path)]
+    return {name: tuple(shape) for name, shape, _cls in scipy.io.whosmat(path)}
+
+
+def _variable_names(path: str) -> list[str]:
+    """Names of the variables stored in the file (without loading their data)."""
+    return list(_variable_shapes(path))
+
+
+def _check_shapes(path: str, shapes: dict[str, tuple[int, ...]], wanted: list[str]) -> None:
+    """Bound what the wanted variables declare (8 bytes per element, the widest MATLAB class)."""
+    events = nbytes = 0
+    for name in wanted:
+        count = 1
+        for d in shapes.get(name, ()):
+            count *= int(d)
+        events, nbytes = max(events, count), nbytes + 8 * count
+    check_declared(path, events, nbytes, f"variables {wanted}")
 
 
 def _load(path: str, names: list[str]) -> dict[str, np.ndarray]:
@@ -82,11 +103,13 @@ def _load(path: str, names: list[str]) -> dict[str, np.ndarray]:
 
 def _read_vars(path: str) -> tuple[list[str], dict[str, np.ndarray]]:
     try:
-        names = _variable_names(path)
+        shapes = _variable_shapes(path)
+        names = list(shapes)
         if "spiketrain" in names:
             wanted = ["spiketrain"]
         else:
             wanted = [n for n in names if n.lower() in _ALIAS_TO_FIELD]
+        _check_shapes(path, shapes, wanted)  # before loadmat allocates what the headers declare
         data = _load(path, wanted) if wanted else {}
     except DecodeError:
         raise
@@ -177,7 +200,11 @@ def read_matlab(path: str | os.PathLike[str]) -> EventArray:
         )
     found = match_fields(p, list(data), "variables")
     cols = {f: _vector(p, name, data[name]) for f, name in found.items()}
-    return columns_to_events(p, cols, dict(found))
+    ev = columns_to_events(p, cols, dict(found))
+    if set(names) == _ASLDVS_NAMES:  # the layout declares the DAVIS240 sensor: hold it to that
+        w, h, pols = ASLDVS_SENSOR
+        check_sensor(p, ev, w, h, pols, "the ASL-DVS layout (variables ts, x, y, pol)")
+    return ev
 
 
 def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:

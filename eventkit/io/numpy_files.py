@@ -50,7 +50,7 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EVENT_DTYPE, EventArray
-from ._common import check_file
+from ._common import check_declared, check_file, library_error
 from ._format import EventFormat
 
 __all__ = [
@@ -59,6 +59,8 @@ __all__ = [
     "NPZ_FORMAT",
     "columns_to_events",
     "match_fields",
+    "npz_check_members",
+    "npz_member",
     "read_npy",
     "read_npz",
     "structured_to_events",
@@ -318,6 +320,14 @@ def structured_to_events(path: str, arr: np.ndarray, what: str = "array") -> Eve
 # ------------------------------------------------------------------------------------- .npy
 
 
+def _count(shape: tuple[int, ...]) -> int:
+    """Elements of ``shape``, in Python integers (no int64 overflow on hostile shapes)."""
+    n = 1
+    for d in shape:
+        n *= int(d)
+    return n
+
+
 def _npy_header(path: str) -> tuple[np.dtype, tuple[int, ...], int]:
     """Parse the .npy header: ``(dtype, shape, data_offset)``; DecodeError on bad bytes."""
     try:
@@ -332,8 +342,8 @@ def _npy_header(path: str) -> tuple[np.dtype, tuple[int, ...], int]:
             offset = f.tell()
     except DecodeError:
         raise
-    except Exception as err:  # numpy raises ValueError/EOFError/SyntaxError on bad headers
-        raise DecodeError(path, f"not a readable NumPy .npy file ({err})", offset=0) from None
+    except Exception as err:  # numpy raises ValueError/EOFError/SyntaxError/TokenError on bad headers
+        raise library_error(path, err, "not a readable NumPy .npy file (bad header)", offset=0) from None
     if dtype.hasobject:
         raise DecodeError(
             path,
@@ -346,7 +356,9 @@ def _npy_header(path: str) -> tuple[np.dtype, tuple[int, ...], int]:
 
 def _load_npy(path: str) -> np.ndarray:
     dtype, shape, offset = _npy_header(path)
-    count = int(np.prod(shape, dtype=np.int64)) if shape else 1
+    count = _count(shape)
+    # the data must be in the file (checked below), but zero-size items could declare any count
+    check_declared(path, shape[0] if len(shape) == 1 else count, count * dtype.itemsize, "the .npy header")
     need = offset + count * dtype.itemsize
     size = os.path.getsize(path)
     if size < need:
@@ -403,7 +415,55 @@ def read_npy(path: str | os.PathLike[str]) -> EventArray:
 # ------------------------------------------------------------------------------------- .npz
 
 
-def _member(path: str, z: Any, key: str) -> np.ndarray:
+def _zip_name(z: Any, key: str) -> str:
+    names = z.zip.namelist()
+    return key + ".npy" if key + ".npy" in names else key
+
+
+def _member_offset(z: Any, key: str) -> int | None:
+    try:
+        return int(z.zip.getinfo(_zip_name(z, key)).header_offset)
+    except Exception:  # the central directory does not name it: no offset to report
+        return None
+
+
+def npz_check_members(path: str, z: Any, keys: list[str], events_of=None) -> None:
+    """Refuse an archive whose members declare far more data than the file holds (zip bombs).
+
+    Reads only the members' ``.npy`` headers (a few hundred bytes each), before any array is
+    allocated. ``events_of(shape) -> int`` says how many events a member's shape stands for
+    (default: the length of a 1-D array, else the number of elements).
+
+    Raises
+    ------
+    DecodeError
+        A member header is unreadable, or the declared sizes exceed the limits of
+        :func:`eventkit.io._common.check_declared`.
+    """
+    events = nbytes = 0
+    for key in keys:
+        name, offset = _zip_name(z, key), _member_offset(z, key)
+        try:
+            info = z.zip.getinfo(name)
+            with z.zip.open(name) as fh:
+                if fh.read(6) != b"\x93NUMPY":  # not an array: refused later, bounded by the zip's size
+                    nbytes += int(info.file_size)
+                    continue
+                fh.seek(0)
+                major, _ = np.lib.format.read_magic(fh)
+                reader = np.lib.format.read_array_header_1_0 if major == 1 else np.lib.format.read_array_header_2_0
+                shape, _fortran, dtype = reader(fh)
+        except Exception as err:  # zipfile / zlib / numpy raise many types on bad bytes
+            raise library_error(path, err, f"member {key!r} of the .npz is corrupt", offset) from None
+        count = _count(shape)
+        events = max(events, events_of(shape) if events_of else (int(shape[0]) if len(shape) == 1 else count))
+        nbytes += max(int(info.file_size), count * dtype.itemsize)
+    check_declared(path, events, nbytes, f"the .npz members {keys}")
+
+
+def npz_member(path: str, z: Any, key: str) -> np.ndarray:
+    """Load one member of an open ``np.load`` archive; every failure is a DecodeError with its offset."""
+    offset = _member_offset(z, key)
     try:
         value = z[key]
     except DecodeError:
@@ -414,13 +474,17 @@ def _member(path: str, z: Any, key: str) -> np.ndarray:
                 path,
                 f"member {key!r} holds Python objects, which would need unpickling; eventkit never "
                 "unpickles files: store numeric arrays",
+                offset,
             ) from None
-        raise DecodeError(path, f"member {key!r} of the .npz is corrupt ({err})") from None
+        raise library_error(path, err, f"member {key!r} of the .npz is corrupt", offset) from None
     except Exception as err:  # zipfile / zlib / numpy raise many types on bad bytes
-        raise DecodeError(path, f"member {key!r} of the .npz is corrupt ({type(err).__name__}: {err})") from None
+        raise library_error(path, err, f"member {key!r} of the .npz is corrupt", offset) from None
     if not isinstance(value, np.ndarray):
-        raise DecodeError(path, f"member {key!r} of the archive is not a .npy array")
+        raise DecodeError(path, f"member {key!r} of the archive is not a .npy array", offset)
     return value
+
+
+_member = npz_member
 
 
 def read_npz(path: str | os.PathLike[str]) -> EventArray:
@@ -474,9 +538,11 @@ def _npz_events(p: str, z: Any) -> EventArray:
     fields = {_ALIAS_TO_FIELD.get(k.lower()) for k in keys} - {None}
     if fields:
         found = match_fields(p, keys, "arrays")
+        npz_check_members(p, z, list(found.values()))
         cols = {f: _member(p, z, name) for f, name in found.items()}
         return columns_to_events(p, cols, dict(found))
     if len(keys) == 1:
+        npz_check_members(p, z, keys)
         arr = _member(p, z, keys[0])
         if arr.dtype.names:
             return structured_to_events(p, arr, f"array {keys[0]!r}")
