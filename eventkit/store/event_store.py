@@ -20,7 +20,7 @@ from ._common import LockedWriter, open_root, prepare_root, require_array
 from .cache_key import key_inputs
 from .errors import IncompleteStoreError
 from .layout import FORMAT_VERSION, default_compressor
-from .writer import _lock
+from .writer import STORE_EVERY_CHUNK, _lock
 
 __all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store",
            "open_event_store_writer"]
@@ -73,6 +73,7 @@ def create_event_store(
         "splits": {k: int(v) for k, v in splits.items()},
         "samples_per_shard": int(samples_per_block),
         "compressor": compressor.to_dict(),
+        "chunks_stored": "all",
     }
     held = _lock(path, lock)
     try:
@@ -128,9 +129,10 @@ class EventStoreWriter(LockedWriter):
             raise ValueError(f"block {block} of split {split!r} holds {len(rng)} samples, got {len(samples)}")
         evs = [validate_events(np.asarray(s[0]), tuple(self.attrs["sensor"])) for s in samples]
         g = self.root[split]
+        arr = {k: g[k].with_config(STORE_EVERY_CHUNK) for k in ("counts", "labels", "sample_ids", "done")}
         sl = slice(rng.start, rng.stop)
         if self._done[split][sl].any():
-            g["done"][sl] = 0
+            arr["done"][sl] = 0
             self._done[split][sl] = False
         cat = np.concatenate(evs) if evs else np.zeros(0, EVENT_DTYPE)
         bg = g["events"].require_group(str(block))
@@ -138,11 +140,12 @@ class EventStoreWriter(LockedWriter):
             if name in bg:
                 del bg[name]  # the event count may differ from a killed earlier attempt
             chunk = max(1, min(EVENT_CHUNK, cat.size))
-            bg.create_array(name, data=np.ascontiguousarray(cat[name]), chunks=(chunk,), compressors=self._compressor)
-        g["counts"][sl] = np.array([e.size for e in evs], dtype=np.int64)
-        g["labels"][sl] = np.array([int(s[1]) for s in samples], dtype=np.int64)
-        g["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
-        g["done"][sl] = 1  # last
+            bg.create_array(name, data=np.ascontiguousarray(cat[name]), chunks=(chunk,), compressors=self._compressor,
+                            config=STORE_EVERY_CHUNK)
+        arr["counts"][sl] = np.array([e.size for e in evs], dtype=np.int64)
+        arr["labels"][sl] = np.array([int(s[1]) for s in samples], dtype=np.int64)
+        arr["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
+        arr["done"][sl] = 1  # last
         self._done[split][sl] = True
 
 

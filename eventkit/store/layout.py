@@ -36,6 +36,8 @@ compressor         the inner-chunk codec (JSON of its Zarr config)
 key_inputs         the dict that was hashed; ``cache_key``: its sha256 (:mod:`.cache_key`)
 created            ISO-8601 time of creation; ``finalized`` once complete
 complete           ``false`` until every sample of every split has ``done == 1``, set last
+chunks_stored      ``"all"``: every chunk was written, all-zero ones included, so a missing
+                   chunk or shard file is damage (stores without it leave zero chunks out)
 =================  ==============================================================
 
 Crash safety
@@ -45,6 +47,14 @@ a file on disk is always whole: a killed writer leaves at worst a stray ``.parti
 when a writer resumes) and never a torn shard. A sample's data (frames, label, length, id) is
 written before its ``done`` flag, so a reader that trusts only ``done == 1`` never sees a
 half-written sample, and a resumed writer redoes exactly the samples whose flag is 0.
+
+Integrity
+---------
+Readers verify what they read (:mod:`.integrity`): ``zarr.json`` files parse and give the shapes
+and dtypes the root attrs imply; each shard index matches its crc32c and points inside its file;
+each chunk decodes to exactly its size; in a complete store every ``done`` flag is 1, labels name a
+class and lengths lie in ``0..t_max``. Any failure is a ``StoreCorruptError`` naming the store,
+split, sample and file; ``eventkit inspect --verify`` reads every chunk and lists them all.
 
 Concurrency rule: **one writer per shard.** Writing a sample into a shard reads, merges and
 replaces the whole shard file; two processes doing that to one shard would lose one update.
@@ -169,12 +179,18 @@ def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
     Read straight from ``zarr.json`` (no Zarr machinery), which is cheap and works on stores
     that are still being written.
+
+    Raises
+    ------
+    StoreCorruptError
+        If ``zarr.json`` exists but is not a JSON object (a damaged store).
     """
+    from .integrity import load_json
+
     meta = Path(path) / "zarr.json"
-    try:
-        doc = json.loads(meta.read_text())
-    except FileNotFoundError:
+    if not meta.exists():
         return None
+    doc = load_json(Path(path), meta)
     if doc.get("node_type") != "group":
         return None
     attrs = doc.get("attributes", {})

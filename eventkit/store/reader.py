@@ -9,7 +9,7 @@ lengths, ids and completion flags are small and loaded once; frames are read laz
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -19,7 +19,17 @@ import zarr
 from ..events import SensorSize
 from ._common import open_root
 from ._fastread import ShardReader
-from .errors import IncompleteStoreError
+from .errors import IncompleteStoreError, StoreCorruptError
+from .integrity import (
+    DAMAGE_ERRORS,
+    ChunkDamage,
+    check_sample_values,
+    chunk_file,
+    corrupt,
+    missing_chunks,
+    open_checked,
+    read_chunked,
+)
 
 __all__ = ["FrameSample", "FrameSplit", "FrameStore", "open_store"]
 
@@ -62,6 +72,9 @@ def open_store(
         If the store is not complete and ``allow_incomplete`` is False.
     StoreMismatchError
         If the cache key or the parameters differ from the expected ones.
+    StoreCorruptError
+        If the store's metadata is damaged (not JSON, wrong shapes or dtypes, missing attrs). Reading
+        a damaged sample raises it too, naming the split, the sample and the file.
     """
     return FrameStore(path, allow_incomplete=allow_incomplete, expect_key=expect_key, expect_params=expect_params)
 
@@ -72,7 +85,7 @@ class FrameStore(Mapping[str, "FrameSplit"]):
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
         self.path = Path(path)
         self._options = options
-        self._group, self.attrs = open_root(self.path, "frames", **options)
+        self._group, self.attrs = open_checked(self.path, "frames", open_root, options)
         self._splits: dict[str, FrameSplit] = {}
 
     @property
@@ -111,9 +124,10 @@ class FrameStore(Mapping[str, "FrameSplit"]):
             raise KeyError(f"unknown split {split!r}; {self.path} has {sorted(self.attrs['splits'])}")
         if split not in self._splits:
             try:
-                self._splits[split] = FrameSplit(self._group[split], split, self.t_max)
+                group = self._group[split]
             except KeyError:  # only in an incomplete store: its writer was killed while creating it
                 raise IncompleteStoreError(f"{self.path}: split {split!r} has not been created yet") from None
+            self._splits[split] = FrameSplit(group, split, self.t_max, store=self)
         return self._splits[split]
 
     def __iter__(self) -> Iterator[str]:
@@ -149,18 +163,52 @@ class FrameSplit:
         ``[N]`` bool: the sample is completely written.
     """
 
-    def __init__(self, group: zarr.Group, name: str, t_max: int) -> None:
+    def __init__(
+        self, group: zarr.Group, name: str, t_max: int, *, store: FrameStore | None = None,
+        on_damage: Callable[[int, int, str, str | None], None] | None = None,
+    ) -> None:  # fmt: skip
         self.name = name
         self.t_max = t_max
-        self.frames: zarr.Array = group["frames"]
-        # Local stores get a direct shard reader (~10x faster per sample than Zarr for small ones).
         root = getattr(group.store, "root", None)
-        self._fast = ShardReader.for_array(Path(root) / group.path / "frames") if root is not None else None
-        self.done = group["done"][:].astype(bool)
+        self._path = store.path if store is not None else Path(str(root) if root is not None else str(group.store))
+        attrs = store.attrs if store is not None else {}
+        self._on_damage = on_damage or self._raise_damage
+        try:
+            self.frames: zarr.Array = group["frames"]
+            arrays = {k: group[k] for k in ("done", "labels", "lengths", "sample_ids")}
+        except KeyError:
+            if attrs.get("complete"):
+                raise corrupt(self._path, name, None, "an array of the split is missing") from None
+            raise IncompleteStoreError(f"{self._path}: split {name!r} has not been created yet") from None
+        except DAMAGE_ERRORS as exc:  # metadata that zarr.json validation let through
+            raise corrupt(self._path, name, None, f"cannot open its arrays ({type(exc).__name__}: {exc})") from None
+        all_stored = attrs.get("chunks_stored") == "all"
+        # Local stores get a direct shard reader (~10x faster per sample than Zarr for small ones).
+        self._fast = (ShardReader.for_array(Path(root) / group.path / "frames", all_stored)
+                      if root is not None else None)  # fmt: skip
+        s = int(attrs.get("samples_per_shard") or self.frames.chunks[0])
+
+        def read(k: str) -> np.ndarray:
+            return read_chunked(arrays[k], s, lambda lo, hi, problem: self._on_damage(
+                lo, hi, f"{k} {problem}", str(chunk_file(self._path, name, k, lo // s))))  # fmt: skip
+
+        self.done = read("done").astype(bool)  # a missing chunk reads 0: damage only in a complete store
+        if all_stored and root is not None:  # a deleted chunk file of a written sample reads as fill
+            for k in ("labels", "lengths", "sample_ids"):
+                for c in missing_chunks(self._path, name, k, len(self), s):
+                    if self.done[c * s : c * s + s].any():
+                        self._on_damage(c * s, min(len(self), c * s + s), f"its {k} chunk file is missing",
+                                        str(chunk_file(self._path, name, k, c)))  # fmt: skip
         # Flags are read first: a sample written after this point is simply not visible yet.
-        self.labels: np.ndarray = group["labels"][:]
-        self.lengths: np.ndarray = group["lengths"][:]
-        self.sample_ids: np.ndarray = group["sample_ids"][:]
+        self.labels: np.ndarray = read("labels")
+        self.lengths: np.ndarray = read("lengths")
+        self.sample_ids: np.ndarray = read("sample_ids")
+        for i, problem in check_sample_values(self, attrs):
+            self._on_damage(i, i + 1, problem, None)
+
+    def _raise_damage(self, lo: int, hi: int, problem: str, file: str | None) -> None:
+        where = lo if hi - lo == 1 else f"{lo}..{hi - 1}"
+        raise corrupt(self._path, self.name, where, problem, file)
 
     @property
     def available(self) -> np.ndarray:
@@ -172,24 +220,40 @@ class FrameSplit:
 
     def __getitem__(self, index: int) -> FrameSample:
         i = self._index(index)
-        frames = self._fast.read(i) if self._fast is not None else np.asarray(self.frames[i])
-        return FrameSample(frames, int(self.labels[i]), int(self.lengths[i]), str(self.sample_ids[i]))
+        return FrameSample(self._read(i), int(self.labels[i]), int(self.lengths[i]), str(self.sample_ids[i]))
+
+    def _read(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
+        """Sample ``i``'s frames, verified (damage -> :class:`StoreCorruptError`)."""
+        try:
+            if self._fast is not None:
+                return self._fast.read(i, out=out)
+            frames = np.asarray(self.frames[i])
+        except ChunkDamage as exc:
+            raise corrupt(self._path, self.name, i, exc.problem, exc.file) from None
+        except DAMAGE_ERRORS as exc:  # Zarr's own read (a layout the fast path does not take)
+            file = self._path / self.name / "frames"
+            raise corrupt(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", file) from None
+        if out is None:
+            return frames
+        out[...] = frames
+        return out
 
     def read_into(self, index: int, out: np.ndarray) -> tuple[int, int]:
         """Decode sample ``index``'s frames into ``out`` (C-contiguous ``[t_max, P, H, W]`` of the stored
         dtype); return its ``(label, length)``. Local stores decode straight into ``out``."""
         i = self._index(index)
-        if self._fast is not None:
-            self._fast.read(i, out=out)
-        else:
-            out[...] = np.asarray(self.frames[i])
+        self._read(i, out=out)
         return int(self.labels[i]), int(self.lengths[i])
 
     def read_frames(self, indices: np.ndarray | list[int] | slice) -> np.ndarray:
         """Frames of several samples, ``[len(indices), t_max, P, H, W]`` (one Zarr call)."""
         idx = np.arange(len(self))[indices] if isinstance(indices, slice) else np.asarray(indices, dtype=np.int64)
-        for i in idx:
-            self._index(int(i))
+        idx = np.array([self._index(int(i)) for i in idx], dtype=np.int64)
+        if self._fast is not None:  # verified, and no slower than Zarr's bulk read
+            out = np.empty((idx.size, *self.frames.shape[1:]), self._fast.dtype)
+            for k, i in enumerate(idx):
+                self._read(int(i), out=out[k])
+            return out
         if idx.size and np.all(np.diff(idx) == 1):
             return np.asarray(self.frames[int(idx[0]) : int(idx[-1]) + 1])
         return np.asarray(self.frames.get_orthogonal_selection((idx,)))

@@ -30,6 +30,10 @@ from .layout import FORMAT_VERSION, choose_samples_per_shard, default_compressor
 
 __all__ = ["SampleRecord", "StoreWriter", "create_store", "open_store_writer"]
 
+#: Zarr leaves chunks equal to the fill value out; eventkit stores them, so a reader can tell a
+#: deleted chunk from a zero one (root attr ``chunks_stored: "all"``).
+STORE_EVERY_CHUNK = {"write_empty_chunks": True}
+
 
 class SampleRecord(NamedTuple):
     """One sample to write: frames ``[T, P, H, W]`` with ``T <= t_max``, its label and id."""
@@ -130,6 +134,7 @@ def create_store(
         "splits": {k: int(v) for k, v in splits.items()},
         "samples_per_shard": int(samples_per_shard),
         "compressor": compressor.to_dict(),
+        "chunks_stored": "all",  # zero chunks too: a missing chunk file is then damage (layout.py)
     }
     held = _lock(path, lock)
     try:
@@ -213,7 +218,8 @@ class StoreWriter(LockedWriter):
         w, h, p = attrs["sensor"]
         self.frame_shape = (p, h, w)
         self.cache_key: str = attrs["cache_key"]
-        self._arrays = {s: {k: root[f"{s}/{k}"] for k in ("frames", "labels", "lengths", "sample_ids", "done")}
+        self._arrays = {s: {k: root[f"{s}/{k}"].with_config(STORE_EVERY_CHUNK)
+                            for k in ("frames", "labels", "lengths", "sample_ids", "done")}
                         for s in attrs["splits"]}  # fmt: skip
         self._done = {s: a["done"][:].astype(bool) for s, a in self._arrays.items()}
 
