@@ -131,7 +131,7 @@ def _no_unknown_keys(doc: dict, known: set[str] | frozenset[str], path: Path, wh
 def _path_field(val: Any, path: Path, name: str, check: Callable[[str], str | None], what: str) -> str:
     _check_type(val, str, path, name)
     if (reason := check(val)) is not None:
-        raise _err(path, name, f"{what} must stay inside the dataset folder; {_show(val)} has {reason}")
+        raise _err(path, name, f"must be {what}; {_show(val)} holds {reason}")
     return val
 
 
@@ -161,7 +161,7 @@ def _nested(doc: dict, archive: str, path: Path, where: str) -> dict[str, str] |
     if archive == "none":
         raise _err(path, name, "nested archives need an archive: set archive = 'zip' | 'tar' | '7z' | 'rar'")
     glob = _path_field(_req(nested, "glob", str, path, name + "."), path, name + ".glob", glob_problem,
-                       "a relative pattern ('*.zip', '**/*.zip') that")
+                       "a relative pattern inside the dataset folder ('*.zip', 'sub/**/*.zip')")
     into = _opt(nested, "into", str, "here", path, name + ".")
     if into not in ("here", "stem"):
         raise _err(path, name + ".into", f"must be 'here' or 'stem', got {_show(into)}")
@@ -176,7 +176,7 @@ def _file(doc: Any, path: Path, i: int, dataset: str, dataset_manual: bool, data
     filename = _req(doc, "name", str, path, where)
     if (reason := file_name_problem(filename)) is not None:
         raise _err(path, where + "name", f"must be a plain, portable file name for the download folder; "
-                   f"{_show(filename)} has {reason}")
+                   f"{_show(filename)} holds {reason}")
     urls = _urls(doc, path, where, dataset, filename)
     size = _opt(doc, "size", int, None, path, where)
     if size is not None and not 0 <= size < 2**63:
@@ -211,9 +211,9 @@ _TRANSFORMS = frozenset({"swap_xy", "flip_x", "flip_y", "invert_p", "rebase_t"})
 
 def _sample_paths(val: Any, path: Path, name: str) -> None:
     """A path (str), or a list or table of paths, each confined to the dataset folder."""
-    what = "a path inside the extracted dataset ('Train', 'DVS-Lip/train')"
+    what = "a relative path inside the dataset folder ('Train', 'DVS-Lip/train')"
     if isinstance(val, str):
-        _path_field(val, path, name, relative_path_problem, what + " that")
+        _path_field(val, path, name, relative_path_problem, what)
     elif isinstance(val, list):
         for k, v in enumerate(val):
             _check_type(v, str, path, f"{name}[{k}]")
@@ -265,7 +265,7 @@ def _check_samples(opts: dict, classes: tuple[str, ...], path: Path, where: str 
         elif key == "suffix":
             _check_type(val, str, path, name)
             if (reason := suffix_problem(val)) is not None:
-                raise _err(path, name, f"must be the end of a file name ('.npz'); {_show(val)} has {reason}")
+                raise _err(path, name, f"must be the end of a file name ('.npz'); {_show(val)} holds {reason}")
         elif key in ("rule", "label_from", "separator"):
             _check_type(val, str, path, name)
         elif key not in _SAMPLE_OPTIONS:
@@ -274,7 +274,7 @@ def _check_samples(opts: dict, classes: tuple[str, ...], path: Path, where: str 
         for k, cls in enumerate(classes):  # the class names are then the folder names
             if (reason := relative_path_problem(cls)) is not None:
                 raise _err(path, f"classes[{k}]", f"the class_folders rule uses each class name as its folder, "
-                           f"and {_show(cls)} has {reason}; give {where}class_dirs with the folder names")
+                           f"and {_show(cls)} holds {reason}; give {where}class_dirs with the folder names")
 
 
 # -- the manifest file ------------------------------------------------------------------------
@@ -321,7 +321,7 @@ def _str_list(doc: dict, key: str, p: Path) -> tuple[str, ...]:
     for k, item in enumerate(items):
         _check_type(item, str, p, f"{key}[{k}]")
         if (reason := bad_text(item, strict=False)) is not None:
-            raise _err(p, f"{key}[{k}]", f"{_show(item)} has {reason}")
+            raise _err(p, f"{key}[{k}]", f"{_show(item)} holds {reason}")
     return tuple(items)
 
 

@@ -49,17 +49,17 @@ def _component_problem(part: str) -> str | None:
     if part == "":
         return "an empty path component ('//' or a leading or trailing '/')"
     if part in (".", ".."):
-        return f"a {part!r} component (paths must stay inside the dataset folder)"
+        return f"a {part!r} component (it would leave or blur the folder)"
     if ":" in part:
         return "a ':' (a Windows drive or stream separator: not portable)"
     if part != part.rstrip(" ."):
-        return f"component {part!r} ends in a space or '.' (Windows drops them: not portable)"
+        return f"a component ending in a space or '.' ({part!r}; Windows drops them: not portable)"
     try:
         size = len(part.encode("utf-8"))
     except UnicodeEncodeError:
-        return f"component {part!r} is not valid Unicode"
+        return "invalid Unicode"
     if size > MAX_COMPONENT_BYTES:
-        return f"a component of {size} bytes (at most {MAX_COMPONENT_BYTES} bytes in UTF-8)"
+        return f"a component of {size} bytes (at most {MAX_COMPONENT_BYTES} bytes of UTF-8 are portable)"
     return None
 
 
@@ -73,27 +73,27 @@ def relative_path_problem(value: str, glob: bool = False) -> str | None:
     refuses in names, ``<>"|?*``, a glob may hold only its own wildcards ``*`` and ``?``.
     """
     if value == "":
-        return "an empty path"
+        return "nothing (an empty path; leave the key out for the folder itself)"
     if (reason := bad_text(value)) is not None:
         return reason
     if "\\" in value:
         return "a backslash (use '/' between folders; a leading '\\\\' is a Windows network path)"
     if value.startswith("/"):
-        return "an absolute path (it must be relative to the dataset folder)"
+        return "a leading '/' (an absolute path)"
     if _DRIVE.match(value):
-        return "a Windows drive prefix (it must be relative to the dataset folder)"
+        return "a Windows drive prefix (an absolute path)"
     try:
         size = len(value.encode("utf-8"))
     except UnicodeEncodeError:
-        return "not valid Unicode"
+        return "invalid Unicode"
     if size > MAX_PATH_BYTES:
-        return f"{size} bytes long (at most {MAX_PATH_BYTES} bytes in UTF-8)"
+        return f"{size} bytes (at most {MAX_PATH_BYTES} bytes of UTF-8 are portable)"
     for part in value.split("/"):
         if (reason := _component_problem(part)) is not None:
             return reason
     forbidden = set('<>"|') if glob else _NOT_ON_WINDOWS
     if bad := sorted(forbidden & set(value)):
-        return f"character {bad[0]!r}, not allowed in Windows file names (not portable)"
+        return f"a {bad[0]!r} (not allowed in Windows file names: not portable)"
     return None
 
 
@@ -103,7 +103,7 @@ def glob_problem(pattern: str) -> str | None:
         return reason
     for part in pattern.split("/"):
         if "**" in part and part != "**":
-            return f"component {part!r}: '**' must be a whole component ('**/*.zip')"
+            return f"a '**' inside the component {part!r} ('**' must be a whole component: 'sub/**/*.zip')"
     return None
 
 
@@ -127,7 +127,7 @@ def suffix_problem(suffix: str) -> str | None:
     if ":" in suffix:
         return "a ':' (not portable)"
     if len(suffix.encode("utf-8", "replace")) > MAX_COMPONENT_BYTES:
-        return f"longer than {MAX_COMPONENT_BYTES} bytes"
+        return f"more than {MAX_COMPONENT_BYTES} bytes"
     return None
 
 

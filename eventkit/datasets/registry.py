@@ -6,7 +6,7 @@ import functools
 import os
 from pathlib import Path
 
-from ..errors import DatasetNotFoundError
+from ..errors import DatasetNotFoundError, ManifestError
 from .manifest import DatasetManifest, load_manifest
 
 __all__ = ["manifest_dir", "list_datasets", "get_manifest"]
@@ -23,6 +23,9 @@ def _load_all(folder: str) -> dict[str, DatasetManifest]:
     out: dict[str, DatasetManifest] = {}
     for path in sorted(Path(folder).glob("*.toml")):
         m = load_manifest(path)
+        if path.stem != m.name:  # `eventkit download NAME` must find the file a reader would look for
+            raise ManifestError(f"{path}: field 'name': {m.name!r} differs from the file name; rename the file "
+                                f"to {m.name}.toml or set name = {path.stem!r}")
         if m.name in out:
             raise DatasetNotFoundError(f"{path}: dataset name {m.name!r} is also used by {out[m.name].path}")
         out[m.name] = m
@@ -45,7 +48,8 @@ def get_manifest(name_or_path: str | os.PathLike[str]) -> DatasetManifest:
         The manifest file is invalid.
     """
     s = os.fspath(name_or_path)
-    if s.endswith(".toml") or os.sep in s:
+    # A Path is always a file (`--manifest mymanifest` without .toml), never a dataset name.
+    if not isinstance(name_or_path, str) or s.endswith(".toml") or os.sep in s or "/" in s:
         return load_manifest(s)
     found = _load_all(str(manifest_dir()))
     if s not in found:

@@ -161,20 +161,14 @@ def test_validator_rejects_invalid_toml(tmp_path):
         load_manifest(p)
 
 
-def test_duplicate_names_refused(tmp_path, monkeypatch):
+def test_registry_file_must_be_named_after_its_dataset(tmp_path):
     from eventkit.datasets import registry
 
     src = get_manifest("nmnist").path.read_text(encoding="utf-8")
-    (tmp_path / "a.toml").write_text(src, encoding="utf-8")
-    (tmp_path / "b.toml").write_text(src, encoding="utf-8")
-    monkeypatch.setenv("EVENTKIT_MANIFESTS", str(tmp_path))
-    registry._load_all.cache_clear()
-    try:
-        with pytest.raises(DatasetNotFoundError, match="also used by"):
-            list_datasets()
-    finally:
-        monkeypatch.delenv("EVENTKIT_MANIFESTS")
-        registry._load_all.cache_clear()
+    (tmp_path / "nmnist.toml").write_text(src, encoding="utf-8")
+    (tmp_path / "b.toml").write_text(src, encoding="utf-8")  # a second "nmnist": cannot be b.toml
+    with pytest.raises(ManifestError, match="rename the file to nmnist.toml"):
+        registry._load_all.__wrapped__(str(tmp_path))  # uncached: the bundled registry stays as loaded
 
 
 # -- the rules added for these manifests -------------------------------------------------------
