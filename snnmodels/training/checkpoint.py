@@ -11,8 +11,8 @@ network it names (:func:`model_from_checkpoint`). Every failure is one
 from __future__ import annotations
 
 import os
-import pickle
 import random
+import re
 import zipfile
 from collections.abc import Mapping
 from pathlib import Path
@@ -79,12 +79,13 @@ def set_rng_state(state: Mapping[str, Any]) -> None:
 
 def _describe_unreadable(path: Path, err: BaseException) -> str:
     """Say what a file that ``torch.load(weights_only=True)`` refused is."""
-    text = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    if "Weights only load failed" in str(err) or "Unsupported global" in str(err):
-        glob = next((ln.split("GLOBAL", 1)[1].split()[0] for ln in str(err).splitlines() if "GLOBAL" in ln), None)
-        what = f" ({glob})" if glob else ""
-        return (f"holds objects other than tensors and plain data{what}; refused without running them "
-                f"(only load checkpoints from people you trust, and never with weights_only=False)")
+    text = str(err)
+    refused = re.search(r"GLOBAL ([\w.]+)", text)  # the restricted unpickler met a function or class
+    if refused:
+        return (f"holds objects other than tensors and plain data ({refused.group(1)}); refused without "
+                f"running them (only load checkpoints from people you trust, never with weights_only=False)")
+    short = next((ln.strip() for ln in text.splitlines()[1:] if "Unsupported" in ln or "error" in ln.lower()), "")
+    short = short or (text.strip().splitlines() or [type(err).__name__])[0][:200]
     with open(path, "rb") as f:
         head = f.read(4)
     if head == b"PK\x03\x04":
@@ -95,9 +96,9 @@ def _describe_unreadable(path: Path, err: BaseException) -> str:
             return "is truncated or damaged (its zip directory cannot be read)"
         if not any(n.endswith("/data.pkl") or n == "data.pkl" for n in names):
             return f"is a zip archive but not a PyTorch file (no data.pkl among {len(names)} members)"
-        return f"is a damaged PyTorch file ({text})"
+        return f"is a damaged PyTorch file ({short})"
     if head[:1] == b"\x80":
-        return f"is a pickle that cannot be read as tensors and plain data ({text})"
+        return f"is a pickle that is damaged or not tensors and plain data ({short})"
     return "is not a PyTorch checkpoint (neither a torch zip file nor a pickle)"
 
 
@@ -121,9 +122,9 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
         raise _fail(p, "is empty (0 bytes)")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
-    except OSError as err:  # unreadable (permissions, I/O): the user's to fix, not a damaged file
-        raise CheckpointError(f"{p}: cannot be read ({err.strerror or err})") from err
-    except Exception as err:  # a hostile file may make the unpickler raise anything; never let it escape raw
+    except PermissionError:
+        raise  # the user's to fix, not a damaged file (the CLI prints it as one line)
+    except Exception as err:  # a hostile or cut file makes torch raise anything (even OSError EINVAL)
         raise _fail(p, _describe_unreadable(p, err)) from err
     validate_checkpoint(ckpt, p)
     return ckpt
