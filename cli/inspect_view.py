@@ -27,33 +27,51 @@ HIST_ROWS = 12  # T histogram rows before values are binned
 @click.command("inspect", context_settings=CONTEXT)
 @click.argument("store", type=click.Path(path_type=Path))
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
+@click.option("--verify", is_flag=True,
+              help="Also read and check every chunk of every split; list damaged samples, exit 1 if any.")
 @user_errors
-def inspect(store: Path, as_json: bool) -> None:
+def inspect(store: Path, as_json: bool, verify: bool) -> None:
     """Describe a frame or event STORE: counts, completeness, T, sizes, parameters.
 
     Prints splits and sample counts, completeness (missing samples), the T distribution, dtype
     and frame shape, size on disk and compression ratio, parameters, cache key, codec and the
     label counts per class. Reads only the small per-sample arrays, never the frames, so it is quick on large stores and
-    works while a conversion is still running (or was interrupted).
+    works while a conversion is still running (or was interrupted). --verify reads every chunk
+    (shard index checksums, chunk sizes, per-sample arrays) and lists the damaged samples.
 
     \b
     Examples:
       eventkit inspect ~/.cache/eventkit/dvs128-gesture/stores/frames-T16-number.zarr
       eventkit inspect frames-T16-number.zarr --json | jq .splits.train.lengths
+      eventkit inspect frames-T16-number.zarr --verify
     """
-    from eventkit.store.inspect import inspect_store
+    from eventkit.store.inspect import inspect_store, verify_store
 
     facts = inspect_store(store)
+    if verify:
+        facts["damaged"] = verify_store(store)
+        facts["verified"] = not facts["damaged"] and not facts["damaged_files"]
+        if not facts["verified"]:
+            facts["complete"] = False
     if as_json:
         click.echo(json.dumps(facts))
-        return
-    click.echo("\n".join(format_facts(facts)))
+    else:
+        click.echo("\n".join(format_facts(facts)))
+    if verify and not facts["verified"]:
+        raise SystemExit(1)
 
 
 def format_facts(f: dict[str, Any]) -> list[str]:
     """The human-readable report of :func:`eventkit.store.inspect.inspect_store`'s dict."""
-    if f["complete"]:
+    damaged = f.get("damaged") or []
+    if f.get("damaged_files") or damaged:
+        n = len({(d["split"], d["index"]) for d in damaged})
+        status = (f"DAMAGED: {n:,} damaged samples" if damaged else
+                  f"DAMAGED: {len(f['damaged_files']):,} chunk files missing (run with --verify to list the samples)")
+    elif f["complete"]:
         status = f"complete (finalized {f['finalized']})" if f.get("finalized") else "complete"
+        if f.get("verified"):
+            status += "; verified: every chunk reads back intact"
     else:
         status = (f"INCOMPLETE: {f['missing']:,} of {f['samples']:,} samples not written "
                   f"(re-run the conversion to finish it)")  # fmt: skip
@@ -97,6 +115,9 @@ def format_facts(f: dict[str, Any]) -> list[str]:
     body = [[s, v["samples"], v["written"], v["missing"], *st] for (s, v), st in zip(f["splits"].items(), stats)]
     out += _table(head, body)
 
+    if damaged or f.get("damaged_files"):
+        out += ["", *_damage_lines(f)]
+
     # T distribution (all splits).
     if f["kind"] == "frames" and f["lengths"]["count"]:
         out += ["", f"T distribution ({f['lengths']['count']:,} written samples, T_max {f['t_max']})"]
@@ -114,6 +135,20 @@ def format_facts(f: dict[str, Any]) -> list[str]:
         if more > 1:
             out.append(f"... {more} more classes (--json lists all)")
     return out
+
+
+def _damage_lines(f: dict[str, Any]) -> list[str]:
+    """The damaged samples (or missing files) and what to do."""
+    damaged = f.get("damaged") or []
+    if damaged:
+        head = ["split", "index", "sample id", "problem", "file"]
+        body = [[d["split"], "all" if d["index"] is None else d["index"], d["sample_id"] or "-", d["problem"],
+                 d["file"] or "-"] for d in damaged]  # fmt: skip
+        out = [f"damaged samples ({len(damaged):,})", *_table(head, body)]
+    else:
+        out = ["missing chunk files", *[f"  {p}" for p in f["damaged_files"]]]
+    return out + ["fix: rebuild the store with the same `eventkit convert` command plus --overwrite "
+                  "(a plain re-run keeps samples already marked done)"]
 
 
 def _table(head: list[str], body: list[list[Any]]) -> list[str]:

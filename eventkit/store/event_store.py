@@ -7,7 +7,7 @@ written one block of S samples at a time (see :mod:`eventkit.store.layout`).
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -18,7 +18,17 @@ from zarr.abc.codec import BytesBytesCodec
 from ..events import EVENT_DTYPE, SensorSize, validate_events
 from ._common import LockedWriter, open_root, prepare_root, require_array
 from .cache_key import key_inputs
-from .errors import IncompleteStoreError
+from .errors import IncompleteStoreError, StoreCorruptError
+from .integrity import (
+    DAMAGE_ERRORS,
+    ChunkDamage,
+    check_sample_values,
+    chunk_file,
+    corrupt,
+    missing_chunks,
+    open_checked,
+    read_chunked,
+)
 from .layout import FORMAT_VERSION, default_compressor
 from .writer import STORE_EVERY_CHUNK, _lock
 
@@ -182,7 +192,8 @@ class EventStore(Mapping[str, "EventSplit"]):
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
         self.path = Path(path)
         self._options = options
-        self._group, self.attrs = open_root(self.path, "events", **options)
+        self._group, self.attrs = open_checked(self.path, "events", open_root, options)
+        self._splits: dict[str, EventSplit] = {}
 
     @property
     def classes(self) -> list[str]:
@@ -199,7 +210,13 @@ class EventStore(Mapping[str, "EventSplit"]):
     def __getitem__(self, split: str) -> EventSplit:
         if split not in self.attrs["splits"]:
             raise KeyError(f"unknown split {split!r}; {self.path} has {sorted(self.attrs['splits'])}")
-        return EventSplit(self._group[split], split, int(self.attrs["samples_per_shard"]))
+        if split not in self._splits:
+            try:
+                group = self._group[split]
+            except KeyError:
+                raise IncompleteStoreError(f"{self.path}: split {split!r} has not been created yet") from None
+            self._splits[split] = EventSplit(group, split, int(self.attrs["samples_per_shard"]), store=self)
+        return self._splits[split]
 
     def __iter__(self) -> Iterator[str]:
         return iter(self.attrs["splits"])
@@ -218,14 +235,42 @@ class EventStore(Mapping[str, "EventSplit"]):
 class EventSplit:
     """One split of an event store: ``split[i]`` -> :class:`EventSample`; ``offsets`` are global."""
 
-    def __init__(self, group: zarr.Group, name: str, samples_per_block: int) -> None:
+    def __init__(
+        self, group: zarr.Group, name: str, samples_per_block: int, *, store: EventStore | None = None,
+        on_damage: Callable[[int, int, str, str | None], None] | None = None,
+    ) -> None:  # fmt: skip
         self.name = name
         self._group = group
-        self._s = samples_per_block
-        self.done = group["done"][:].astype(bool)
-        self.counts: np.ndarray = group["counts"][:]
-        self.labels: np.ndarray = group["labels"][:]
-        self.sample_ids: np.ndarray = group["sample_ids"][:]
+        self._s = s = samples_per_block
+        self._path = store.path if store is not None else Path(str(getattr(group.store, "root", group.store)))
+        self._attrs = attrs = store.attrs if store is not None else {}
+        self._on_damage = on_damage or self._raise_damage
+        try:
+            arrays = {k: group[k] for k in ("done", "counts", "labels", "sample_ids")}
+        except KeyError:
+            if attrs.get("complete"):
+                raise corrupt(self._path, name, None, "an array of the split is missing") from None
+            raise IncompleteStoreError(f"{self._path}: split {name!r} has not been created yet") from None
+        except DAMAGE_ERRORS as exc:
+            raise corrupt(self._path, name, None, f"cannot open its arrays ({type(exc).__name__}: {exc})") from None
+
+        def read(k: str) -> np.ndarray:
+            return read_chunked(arrays[k], s, lambda lo, hi, problem: self._on_damage(
+                lo, hi, f"{k} {problem}", str(chunk_file(self._path, name, k, lo // s))))  # fmt: skip
+
+        self.done = read("done").astype(bool)
+        n = int(arrays["done"].shape[0])
+        if attrs.get("chunks_stored") == "all":
+            for k in ("counts", "labels", "sample_ids"):
+                for c in missing_chunks(self._path, name, k, n, s):
+                    if self.done[c * s : c * s + s].any():
+                        self._on_damage(c * s, min(n, c * s + s), f"its {k} chunk file is missing",
+                                        str(chunk_file(self._path, name, k, c)))  # fmt: skip
+        self.counts: np.ndarray = read("counts")
+        self.labels: np.ndarray = read("labels")
+        self.sample_ids: np.ndarray = read("sample_ids")
+        for i, problem in check_sample_values(self, attrs):
+            self._on_damage(i, i + 1, problem, None)
         # Global offsets as if all samples were concatenated: offsets[i]:offsets[i+1] is sample i.
         self.offsets = np.concatenate([[0], np.cumsum(self.counts)]).astype(np.int64)
 
@@ -242,8 +287,38 @@ class EventSplit:
         b = i // self._s
         lo = int(self.offsets[i] - self.offsets[b * self._s])
         hi = lo + int(self.counts[i])
-        cols = self._group[f"events/{b}"]
+        block_dir = self._path / self.name / "events" / str(b)
+        total = int(self.offsets[min(len(self), b * self._s + self._s)] - self.offsets[b * self._s])
         out = np.empty(hi - lo, dtype=EVENT_DTYPE)
-        for name in "txyp":
-            out[name] = cols[name][lo:hi]
+        try:
+            cols = self._group[f"events/{b}"]
+            for name in "txyp":
+                col = cols[name]
+                if col.shape != (total,):  # the counts and the block disagree
+                    raise ChunkDamage(block_dir / name, f"{col.shape[0]} events stored, the counts say {total}")
+                if self._attrs.get("chunks_stored") == "all":
+                    for k in range(-(-total // int(col.chunks[0]))):
+                        if not (block_dir / name / "c" / str(k)).is_file():
+                            raise ChunkDamage(block_dir / name / "c" / str(k), "the chunk file is missing")
+                out[name] = col[lo:hi]
+        except ChunkDamage as exc:
+            raise corrupt(self._path, self.name, i, exc.problem, exc.file) from None
+        except KeyError:
+            raise corrupt(self._path, self.name, i, f"its event block {b} is missing", block_dir) from None
+        except DAMAGE_ERRORS as exc:
+            raise corrupt(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", block_dir) from None
         return EventSample(out, int(self.labels[i]), str(self.sample_ids[i]))
+
+    def verify_sample(self, index: int) -> tuple[str, str] | None:
+        """Decode sample ``index``'s events; ``(problem, file)`` if damaged, else None."""
+        try:
+            self[int(index)]
+        except StoreCorruptError as exc:
+            text = str(exc)
+            problem = text.split(" is damaged: ", 1)[-1].split("; run `eventkit inspect", 1)[0]
+            return problem, str(self._path / self.name / "events" / str(int(index) // self._s))
+        return None
+
+    def _raise_damage(self, lo: int, hi: int, problem: str, file: str | None) -> None:
+        where = lo if hi - lo == 1 else f"{lo}..{hi - 1}"
+        raise corrupt(self._path, self.name, where, problem, file)

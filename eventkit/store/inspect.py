@@ -16,10 +16,11 @@ from typing import Any
 import numpy as np
 import zarr
 
-from .errors import StoreNotFoundError
+from .errors import StoreCorruptError, StoreNotFoundError
+from .integrity import DAMAGE_ERRORS, corrupt, missing_chunks, validate_root_attrs, validate_split_metadata
 from .layout import read_root_attrs
 
-__all__ = ["codec_description", "inspect_store", "length_stats"]
+__all__ = ["codec_description", "inspect_store", "length_stats", "verify_store"]
 
 # Bytes of one stored event: the columns t, x, y, p are int64, uint16, uint16, uint8.
 EVENT_BYTES = 8 + 2 + 2 + 1
@@ -61,6 +62,7 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     if attrs is None or attrs.get("eventkit_store") not in ("frames", "events"):
         what = "does not exist" if not p.exists() else "holds no eventkit store (no zarr.json with eventkit attrs)"
         raise StoreNotFoundError(f"{p}: {what}; give a store made by `eventkit convert` (a *.zarr folder)")
+    validate_root_attrs(p, attrs)
     kind = attrs["eventkit_store"]
     root = zarr.open_group(p, mode="r", zarr_format=3)
     classes = [str(c) for c in attrs.get("classes", [])]
@@ -70,6 +72,7 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     for split, n in attrs.get("splits", {}).items():
         info, arrays = _split_arrays(root, split, int(n), kind)
         written = arrays["done"]
+        info["missing_files"] = _missing_files(p, attrs, split, written) if info["created"] else []
         info["label_counts"] = _label_counts(arrays["labels"][written], classes)
         split_data = _tree_size(p / split / ("frames" if kind == "frames" else "events"))[0]
         if kind == "frames":
@@ -87,10 +90,13 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     disk_bytes, disk_files, partial = _tree_size(p)
     total = sum(s["samples"] for s in splits.values())
     written_total = sum(s["written"] for s in splits.values())
+    damaged_files = [f for v in splits.values() for f in v["missing_files"]]
     facts: dict[str, Any] = {
         "path": str(p),
+        "damaged_files": damaged_files,
         "kind": kind,
-        "complete": bool(attrs.get("complete")),
+        "complete": bool(attrs.get("complete")) and not damaged_files,
+        "marked_complete": bool(attrs.get("complete")),
         "samples": total,
         "written": written_total,
         "missing": total - written_total,
@@ -127,6 +133,67 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     else:
         facts["dtype"] = "events (t int64, x uint16, y uint16, p uint8)"
     return facts
+
+
+def verify_store(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
+    """Read every chunk of every split through the verifying readers; list the damaged samples.
+
+    Returns
+    -------
+    list of dict
+        One entry per damaged sample: ``split``, ``index`` (None when a whole split's metadata is
+        damaged), ``sample_id`` (None if unreadable), ``problem`` and ``file`` (None if unknown),
+        by split and index. Empty for a healthy store. Samples not yet written (``done == 0`` in an
+        incomplete store) are not damage.
+
+    Raises
+    ------
+    StoreNotFoundError
+        If ``path`` holds no eventkit store.
+    StoreCorruptError
+        If the root metadata is damaged (nothing else can be read).
+    """
+    from types import SimpleNamespace
+
+    from .event_store import EventSplit
+    from .reader import FrameSplit
+
+    p = Path(path)
+    attrs = read_root_attrs(p) if p.is_dir() else None
+    if attrs is None or attrs.get("eventkit_store") not in ("frames", "events"):
+        raise StoreNotFoundError(f"{p}: holds no eventkit store; give a store made by `eventkit convert`")
+    validate_root_attrs(p, attrs)
+    kind = attrs["eventkit_store"]
+    root = zarr.open_group(p, mode="r", zarr_format=3)
+    store = SimpleNamespace(path=p, attrs=attrs)
+    damaged: dict[tuple[str, int | None], dict[str, Any]] = {}
+    for split in attrs["splits"]:
+
+        def note(lo: int | None, hi: int | None, problem: str, file: str | None, split: str = split) -> None:
+            for i in [None] if lo is None else range(lo, hi):
+                damaged.setdefault((split, i), {"split": split, "index": i, "sample_id": None, "problem": problem,
+                                                "file": file})  # fmt: skip
+
+        if not (p / split).is_dir() and not attrs.get("complete"):
+            continue  # not created yet
+        try:
+            validate_split_metadata(p, split, attrs)
+            group = root[split]
+            cls = FrameSplit if kind == "frames" else EventSplit
+            args = (attrs["t_max"],) if kind == "frames" else (attrs["samples_per_shard"],)
+            view = cls(group, split, *args, store=store, on_damage=note)
+        except (StoreCorruptError, KeyError) as exc:
+            note(None, None, str(exc).split(": ", 1)[-1] if isinstance(exc, StoreCorruptError) else "missing", None)
+            continue
+        check = np.flatnonzero(view.done) if not attrs.get("complete") else range(len(view))
+        for i in check:
+            bad = view.verify_sample(int(i)) if view.done[i] else None
+            if bad is not None:
+                note(int(i), int(i) + 1, *bad)
+        for (s, i), entry in damaged.items():
+            if s == split and i is not None and 0 <= i < len(view.sample_ids):
+                entry["sample_id"] = str(view.sample_ids[i]) or None
+    return [damaged[k] for k in sorted(damaged, key=lambda k: (k[0], -1 if k[1] is None else k[1]))]
 
 
 def length_stats(lengths: np.ndarray, t_max: int | None = None) -> dict[str, Any]:
@@ -172,12 +239,34 @@ def _split_arrays(root: zarr.Group, split: str, n: int, kind: str) -> tuple[dict
         g = root[split]
         done = g["done"][:].astype(bool)  # flags first, as the reader: later writes stay invisible
         arrays = {"done": done, **{k: np.asarray(g[k][:]) for k in names}}
+        if any(a.shape != (n,) for a in arrays.values()):
+            raise StoreCorruptError(f"{split}: per-sample arrays do not hold {n} samples")
         created = True
-    except KeyError:
+    except DAMAGE_ERRORS as exc:
+        if not isinstance(exc, KeyError):
+            raise corrupt(root.store.root if hasattr(root.store, "root") else root.store, split, None,
+                          f"its per-sample arrays cannot be read ({type(exc).__name__}: {exc})") from None  # fmt: skip
         arrays = {"done": np.zeros(n, bool), **{k: np.zeros(n, np.int64) for k in names}}
         created = False
     written = int(arrays["done"].sum())
     return {"samples": n, "written": written, "missing": n - written, "created": created}, arrays
+
+
+def _missing_files(p: Path, attrs: dict[str, Any], split: str, written: np.ndarray) -> list[str]:
+    """Chunk and shard files of written samples that are gone (only known when every chunk is stored)."""
+    if attrs.get("chunks_stored") != "all":
+        return []
+    s, n = int(attrs["samples_per_shard"]), int(written.size)
+    names = ["labels", "sample_ids"] + (["lengths", "frames"] if attrs["eventkit_store"] == "frames" else ["counts"])
+    out = []
+    for name in names:
+        for c in missing_chunks(p, split, name, n, s):
+            if written[c * s : c * s + s].any():
+                out.append(str(p / split / name / "c" / "/".join([str(c)] + ["0"] * (4 if name == "frames" else 0))))
+    if attrs.get("complete") and not written.all():  # a deleted done chunk reads as "not written"
+        for c in missing_chunks(p, split, "done", n, s):
+            out.append(str(p / split / "done" / "c" / str(c)))
+    return out
 
 
 def _label_counts(labels: np.ndarray, classes: list[str]) -> dict[str, int]:

@@ -229,7 +229,7 @@ def unwrap_worker_error(exc: BaseException) -> BaseException:
     """A :class:`StoreCorruptError` raised in a DataLoader worker comes back with the worker's
     traceback in its message; return one with the original one-line message."""
     text = str(exc)
-    marker = "StoreCorruptError: "
+    marker = f"{type(exc).__name__}: "
     if isinstance(exc, StoreCorruptError) and text.startswith("Caught ") and marker in text:
         return StoreCorruptError(text.rsplit(marker, 1)[1].strip())
     return exc

@@ -222,6 +222,14 @@ class FrameSplit:
         i = self._index(index)
         return FrameSample(self._read(i), int(self.labels[i]), int(self.lengths[i]), str(self.sample_ids[i]))
 
+    def verify_sample(self, index: int) -> tuple[str, str] | None:
+        """Decode sample ``index``'s frames; ``(problem, file)`` if damaged, else None."""
+        try:
+            self._read(int(index))
+        except _SampleDamage as exc:
+            return exc.problem, exc.file
+        return None
+
     def _read(self, i: int, out: np.ndarray | None = None) -> np.ndarray:
         """Sample ``i``'s frames, verified (damage -> :class:`StoreCorruptError`)."""
         try:
@@ -229,10 +237,10 @@ class FrameSplit:
                 return self._fast.read(i, out=out)
             frames = np.asarray(self.frames[i])
         except ChunkDamage as exc:
-            raise corrupt(self._path, self.name, i, exc.problem, exc.file) from None
+            raise _SampleDamage.of(self._path, self.name, i, exc.problem, exc.file) from None
         except DAMAGE_ERRORS as exc:  # Zarr's own read (a layout the fast path does not take)
-            file = self._path / self.name / "frames"
-            raise corrupt(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", file) from None
+            file = str(self._path / self.name / "frames")
+            raise _SampleDamage.of(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", file) from None
         if out is None:
             return frames
         out[...] = frames
@@ -254,9 +262,14 @@ class FrameSplit:
             for k, i in enumerate(idx):
                 self._read(int(i), out=out[k])
             return out
-        if idx.size and np.all(np.diff(idx) == 1):
-            return np.asarray(self.frames[int(idx[0]) : int(idx[-1]) + 1])
-        return np.asarray(self.frames.get_orthogonal_selection((idx,)))
+        try:
+            if idx.size and np.all(np.diff(idx) == 1):
+                return np.asarray(self.frames[int(idx[0]) : int(idx[-1]) + 1])
+            return np.asarray(self.frames.get_orthogonal_selection((idx,)))
+        except DAMAGE_ERRORS as exc:
+            where = f"{int(idx.min())}..{int(idx.max())}"
+            raise corrupt(self._path, self.name, where, f"cannot decode ({type(exc).__name__}: {exc})",
+                          self._path / self.name / "frames") from None  # fmt: skip
 
     def mask(self, index: int | np.ndarray | list[int]) -> np.ndarray:
         """Padding mask: ``arange(t_max) < lengths[index]`` (``[t_max]``, or ``[k, t_max]``)."""
@@ -278,3 +291,15 @@ class FrameSplit:
         if not self.done[i]:
             raise IncompleteStoreError(f"sample {i} of split {self.name!r} has not been written yet")
         return i
+
+
+class _SampleDamage(StoreCorruptError):
+    """A damaged sample (the public class, with its parts kept for ``inspect --verify``)."""
+
+    def __init__(self, message: str, problem: str = "", file: str = "") -> None:
+        super().__init__(message)  # one positional argument: DataLoader workers re-raise it as cls(msg)
+        self.problem, self.file = problem, file
+
+    @classmethod
+    def of(cls, store: Path, split: str, index: int, problem: str, file: str) -> _SampleDamage:
+        return cls(str(corrupt(store, split, index, problem, file)), problem, file)
