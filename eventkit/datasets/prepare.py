@@ -10,18 +10,23 @@ On-disk layout under the data root (``--root``, default ``$EVENTKIT_ROOT`` or
 
 from __future__ import annotations
 
+import logging
 import os
 from dataclasses import dataclass
-from pathlib import Path
+from pathlib import Path, PurePosixPath
 
-from ..errors import DatasetNotFoundError, DownloadError, ManifestError
+from ..errors import DatasetNotFoundError, DownloadError, ManifestError, UnsafeArchiveError
 from .archives import extract
+from .extract_guard import ExpandLimits, writing
+from .extract_swap import load_record, move_aside, save_record
 from .fetch import download, verify_file
 from .generators import generator_names, resolve_generator
 from .manifest import DatasetManifest
 from .registry import get_manifest
 
 __all__ = ["data_root", "dataset_dir", "download_dataset", "verify_dataset", "FileStatus", "manual_instructions"]
+
+log = logging.getLogger("eventkit")
 
 
 def data_root(root: str | os.PathLike[str] | None = None) -> Path:
@@ -84,6 +89,8 @@ def download_dataset(
     *,
     progress: bool = True,
     session=None,
+    max_expand_bytes: int | str | None = None,
+    max_expand_ratio: float | None = None,
 ) -> Path:
     """Download (or generate), verify and extract a dataset; return its ``extract/`` folder.
 
@@ -97,6 +104,10 @@ def download_dataset(
         Show progress bars.
     session
         Optional ``requests.Session`` (tests inject one).
+    max_expand_bytes, max_expand_ratio
+        Raise (or lower) the archive expansion limits (default: ``$EVENTKIT_MAX_EXPAND_BYTES`` /
+        ``$EVENTKIT_MAX_EXPAND_RATIO``, else 1 TiB per archive and ratio 100); see
+        :class:`~eventkit.datasets.extract_guard.ExpandLimits`.
 
     Raises
     ------
@@ -105,6 +116,9 @@ def download_dataset(
         and where to put it.
     ChecksumMismatchError
         A file does not match the manifest (it is kept, moved aside).
+    ArchiveError, UnsafeArchiveError, ArchiveTooLargeError, DiskWriteError
+        From extraction (see :func:`eventkit.datasets.archives.extract`); what was extracted
+        before is left as it was.
     """
     m = _as_manifest(dataset)
     base = dataset_dir(m, root)
@@ -117,38 +131,104 @@ def download_dataset(
     ]
     if missing_manual:
         raise DownloadError(manual_instructions(m, ddir, missing_manual))
-    xdir.mkdir(parents=True, exist_ok=True)
+    limits = ExpandLimits.resolve(max_expand_bytes, max_expand_ratio)
+    with writing(xdir):
+        xdir.mkdir(parents=True, exist_ok=True)
     for f in m.files:
         path = download(f.remote, ddir, progress=progress, session=session)
         if f.archive == "none":
             if f.role != "rar-volume":  # volumes are read through part 1, not used on their own
                 _link_into(path, xdir / f.filename)
             continue
-        extract(path, xdir)
+        extract(path, xdir, key=_manifest_key(f.remote.hashes), limits=limits)
         if f.nested:
-            _extract_nested(xdir, f.nested)
+            _extract_nested(xdir, f.nested, limits)
     return xdir
 
 
+def _manifest_key(hashes) -> str | None:
+    """The download was verified against these: the archive's content key without hashing it again."""
+    for algo in ("sha256", "sha512", "sha1", "md5"):
+        if hashes.get(algo):
+            return f"{algo}:{hashes[algo].lower()}"
+    return None
+
+
 def _link_into(src: Path, dst: Path) -> None:
-    """Make a plain downloaded file (a label list, say) visible in ``extract/`` without copying it."""
-    if dst.exists() or dst.is_symlink():
+    """Make a plain downloaded file (a label list, say) visible in ``extract/`` without copying it.
+
+    Only a link we made (recorded by device and inode, or a symlink into the download folder) is
+    ever replaced; a user's own file at ``dst`` is moved aside to ``NAME.user-<n>`` (logged), never
+    deleted.
+    """
+    xdir = dst.parent
+    rec = load_record(xdir)
+    if os.path.lexists(dst):
         if dst.is_file() and os.path.samefile(src, dst):
+            _remember_link(xdir, rec, dst)
             return
-        dst.unlink()  # our own earlier link to an older download
-    try:
-        os.link(src, dst)
-    except OSError:  # another filesystem: a symlink is as good for reading
-        dst.symlink_to(src.resolve())
+        if _made_by_us(rec, src, dst):
+            with writing(dst):
+                dst.unlink()  # our own earlier link to an older download
+        else:
+            aside = move_aside(dst)
+            log.warning("%s was not made by eventkit; kept it as %s and linked the download %s in its place",
+                        dst, aside, src)
+    with writing(dst):
+        try:
+            os.link(src, dst)
+        except OSError:  # another filesystem: a symlink is as good for reading
+            dst.symlink_to(src.resolve())
+    _remember_link(xdir, rec, dst)
 
 
-def _extract_nested(xdir: Path, nested: dict[str, str]) -> None:
-    """Extract the archives inside an extracted archive (zips of zips: ASL-DVS, NAV, HARDVS, N-CARS)."""
-    for inner in sorted(xdir.glob(nested["glob"])):
-        if not inner.is_file():
+def _made_by_us(rec: dict, src: Path, dst: Path) -> bool:
+    if dst.is_symlink():
+        target = Path(os.readlink(dst))
+        return target.is_absolute() and target.parent == src.resolve().parent
+    info = rec["links"].get(dst.name)
+    st = dst.lstat()
+    return isinstance(info, dict) and info.get("dev") == st.st_dev and info.get("ino") == st.st_ino
+
+
+def _remember_link(xdir: Path, rec: dict, dst: Path) -> None:
+    st = dst.lstat()
+    if rec["links"].get(dst.name) != {"dev": st.st_dev, "ino": st.st_ino}:
+        rec["links"][dst.name] = {"dev": st.st_dev, "ino": st.st_ino}
+        save_record(xdir, rec)
+
+
+def _inside(root: Path, p: Path) -> bool:
+    return p == root or root in p.parents
+
+
+def _extract_nested(xdir: Path, nested: dict[str, str], limits: ExpandLimits | None = None) -> None:
+    """Extract the archives inside an extracted archive (zips of zips: ASL-DVS, NAV, HARDVS, N-CARS).
+
+    Every archive found and every target folder must lie inside ``xdir`` once symlinks are
+    resolved (the manifest validator refuses ``..`` and absolute globs; this holds even if a
+    manifest was built in code or a folder inside ``extract/`` is a symlink to elsewhere).
+    """
+    pattern = nested["glob"]
+    into = nested["into"]
+    if (not isinstance(pattern, str) or not pattern or "\0" in pattern or pattern.startswith(("/", "\\"))
+            or PurePosixPath(pattern.replace("\\", "/")).is_absolute() or ".." in pattern.replace("\\", "/").split("/")
+            or (len(pattern) > 1 and pattern[1] == ":")):
+        raise UnsafeArchiveError(f"nested glob {pattern!r} must be a relative pattern inside {xdir} "
+                                 f"(no absolute path, no '..'); refusing to extract")
+    if into not in ("here", "stem"):
+        raise ManifestError(f"nested 'into' must be 'here' or 'stem', not {into!r}")
+    root = xdir.resolve()
+    for inner in sorted(xdir.glob(pattern)):
+        real = inner.resolve()
+        if not _inside(root, real) or inner.is_symlink():
+            raise UnsafeArchiveError(f"{inner}: leads outside {xdir} (a symlink or '..'); refusing to extract it")
+        if not real.is_file():
             continue
-        target = inner.parent if nested["into"] == "here" else inner.parent / inner.name.split(".")[0]
-        extract(inner, target)
+        target = inner.parent if into == "here" else inner.parent / inner.name.split(".")[0]
+        if not _inside(root, target.resolve()):
+            raise UnsafeArchiveError(f"{target}: leads outside {xdir} (a symlink); refusing to extract {inner} there")
+        extract(real, target, limits=limits)
 
 
 def _generate(m: DatasetManifest, xdir: Path) -> Path:
