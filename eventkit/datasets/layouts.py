@@ -392,9 +392,11 @@ def load_sample_events(
     from ..io import read_events
 
     if sample.item is not None:
+        from ..io._common import decode_guard
         from ..io.hdf5 import read_hdf5
 
-        ev = read_hdf5(sample.source, sample=sample.item)
+        with decode_guard(str(sample.source)):  # one file's bad bytes fail only its own samples
+            ev = read_hdf5(sample.source, sample=sample.item)
     else:
         ev = recording if recording is not None else read_events(sample.source, format=manifest.decoder)
         if sample.start_us is not None:

@@ -300,11 +300,11 @@ def check_declared(path: str, events: int, nbytes: int = 0, what: str = "the fil
         f"the environment variables {ENV_MAX_EVENTS} / {ENV_MAX_EXPAND_RATIO}"
     )
     if limits.max_events is not None and events > limits.max_events:
-        raise DecodeError(path, f"{what} declares {events} events, more than the limit of {limits.max_events}; {how}")
+        raise DecodeError(path, f"{what}: declared {events} events, more than the limit of {limits.max_events}; {how}")
     if declared > allowed:
         raise DecodeError(
             path,
-            f"{what} declares {events} events ({declared} decoded bytes) in a file of {size} bytes, "
+            f"{what}: declared {events} events ({declared} decoded bytes) in a file of {size} bytes, "
             f"{declared / max(size, 1):.0f} times its size (limit {limits.max_expand_ratio:g}x, or "
             f"{MIN_DECLARED_BYTES >> 20} MiB for small files): a damaged or hostile file (a decompression bomb); "
             + how,
@@ -335,7 +335,9 @@ _FS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirecto
 def library_error(path: str, err: BaseException, what: str = "corrupt or truncated file", offset: int | None = None) -> DecodeError:
     """A DecodeError for an exception a library raised on the bytes of ``path``."""
     detail = str(err).strip() or "no detail"
-    return DecodeError(path, f"{what} ({type(err).__name__}: {detail})", offset)
+    kind = type(err)
+    name = kind.__name__ if kind.__module__ == "builtins" else f"{kind.__module__}.{kind.__name__}"
+    return DecodeError(path, f"{what} ({name}: {detail})", offset)
 
 
 @contextlib.contextmanager

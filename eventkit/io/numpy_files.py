@@ -344,6 +344,8 @@ def _npy_header(path: str) -> tuple[np.dtype, tuple[int, ...], int]:
         raise
     except Exception as err:  # numpy raises ValueError/EOFError/SyntaxError/TokenError on bad headers
         raise library_error(path, err, "not a readable NumPy .npy file (bad header)", offset=0) from None
+    if any(int(d) < 0 for d in shape):
+        raise DecodeError(path, f"the .npy header declares the impossible shape {tuple(shape)}", offset=0)
     if dtype.hasobject:
         raise DecodeError(
             path,
@@ -455,6 +457,8 @@ def npz_check_members(path: str, z: Any, keys: list[str], events_of=None) -> Non
                 shape, _fortran, dtype = reader(fh)
         except Exception as err:  # zipfile / zlib / numpy raise many types on bad bytes
             raise library_error(path, err, f"member {key!r} of the .npz is corrupt", offset) from None
+        if any(int(d) < 0 for d in shape):
+            raise DecodeError(path, f"member {key!r} declares the impossible shape {tuple(shape)}", offset)
         count = _count(shape)
         events = max(events, events_of(shape) if events_of else (int(shape[0]) if len(shape) == 1 else count))
         nbytes += max(int(info.file_size), count * dtype.itemsize)

@@ -55,7 +55,9 @@ def run_shard_tasks(
     with progress_bar(sum(len(todo(t)) for t in tasks), progress, desc) as bar:
         for task, result in executor.map_unordered(fn, tasks):
             if isinstance(result, BaseException):
-                reason = f"{type(result).__name__}: {result}"
+                # not a decode failure (those are reported per sample): the task itself died
+                shard = getattr(task, "shard", "?")
+                reason = f"the conversion task of shard {shard} failed ({type(result).__name__}: {result})"
                 report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for s in todo(task)]
             else:
                 report.converted += result.written
