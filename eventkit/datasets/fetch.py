@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import errno as _errno
 import hashlib
+import itertools
 import logging
 import os
 import re
@@ -181,7 +182,7 @@ def _disk_error(path: Path, err: OSError) -> DiskWriteError:
         f"{path}: cannot write the download: {what}. Fix: {fix}, or choose another data folder with "
         f"--root (or $EVENTKIT_ROOT); nothing was retried."
     )
-    out.errno, out.strerror, out.filename = err.errno, err.strerror, os.fspath(path)
+    out.errno = err.errno  # (strerror and filename left unset: they would replace the message in str())
     return out
 
 
@@ -259,10 +260,13 @@ def _check_content_range(a: _Attempt, r, have: int) -> None:
     start, end, total = int(m.group(1)), int(m.group(2)), m.group(3)
     if start != have or end < start:
         raise _Restart(f"asked for bytes from {have:,}, the server sent Content-Range {cr!r}; not appended")
+    if a.remote.size is not None and total != "*" and int(total) != a.remote.size:
+        raise _Fatal(
+            f"Content-Range {cr!r} says the file has {int(total):,} bytes, the manifest says "
+            f"{a.remote.size:,}; not appended"
+        )
     if total != "*" and int(total) != end + 1:
         raise _Restart(f"Content-Range {cr!r} does not reach the end of the file; not appended")
-    if a.remote.size is not None and total != "*" and int(total) != a.remote.size:
-        raise _Fatal(f"the server's file has {int(total):,} bytes (Content-Range), the manifest says {a.remote.size:,}")
     length = r.headers.get("Content-Length")
     if length and length.isdigit() and int(length) != end - start + 1:
         raise _Restart(f"Content-Length {length} disagrees with Content-Range {cr!r}; not appended")
@@ -343,18 +347,18 @@ def _stream(a: _Attempt, r, have: int, offset: int, total: int | None) -> int:
     compared with them instead of written: a part that is no prefix of this file is moved aside.
     """
     part, remote = a.part, a.remote
-    pos, first = offset, True
+    pos = offset
     win_t, win_pos = time.monotonic(), offset
+    chunks = _reader(r)
+    first = next(chunks, b"")
+    # checked before the part is opened: a refused page leaves no file behind
+    _refuse_page(a, r.headers.get("Content-Type", ""), first if offset == 0 else b"")
     with _local_write(part):
         f = open(part, "r+b" if have else "wb")  # never truncates bytes we hold
         f.seek(offset)
     try:
         with _progress(total, offset, remote.filename, a.progress) as bar:
-            for chunk in _reader(r):
-                if first:
-                    first = False
-                    if offset == 0:
-                        _refuse_page(a, r.headers.get("Content-Type", ""), chunk)
+            for chunk in itertools.chain([first] if first else [], chunks):
                 if pos < have:  # still inside the bytes we hold: compare, do not rewrite
                     n = min(len(chunk), have - pos)
                     with _local_write(part):
