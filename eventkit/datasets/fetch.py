@@ -254,6 +254,8 @@ def _refuse_page(a: _Attempt, content_type: str, first: bytes) -> None:
 def _check_content_range(a: _Attempt, r, have: int) -> None:
     """A 206 must cover exactly ``have``..end of a file of the expected size, or nothing is appended."""
     cr = r.headers.get("Content-Range", "")
+    if r.headers.get("Content-Encoding", "identity").strip().lower() not in ("", "identity"):
+        raise _Restart("206 reply with a Content-Encoding: its bytes are not the file's; not appended")
     m = _CONTENT_RANGE.fullmatch(cr.strip())
     if m is None:
         raise _Restart(f"206 reply with a missing or malformed Content-Range {cr!r}; not appended")
@@ -287,6 +289,10 @@ def _transfer(session, a: _Attempt) -> None:
     import requests
 
     part, remote = a.part, a.remote
+    if part.is_symlink() or (part.exists() and not part.is_file()):
+        # never write through a link (it may point at a user's file outside the folder)
+        aside = keep_aside(part, "not-a-file")
+        _note(a.notes, f"{part} was a link or not a regular file; kept it as {aside}")
     have = _size(part)
     if remote.size is not None and have > remote.size:
         aside = keep_aside(part, "oversize")
@@ -528,7 +534,7 @@ def download(
         dest.mkdir(parents=True, exist_ok=True)
     final = dest / remote.filename
     notes: list[str] = []
-    if final.exists():
+    if final.exists() or final.is_symlink():
         problems = verify_file(final, remote)
         if not problems:
             return final

@@ -7,8 +7,10 @@ verify and extract path.
 
 from __future__ import annotations
 
+import json
 import os
 import tarfile
+import tempfile
 from pathlib import Path
 
 from .fetch import file_hashes
@@ -25,22 +27,31 @@ def pack_tree(src_dir: str | os.PathLike[str], archive: str | os.PathLike[str]) 
     """
     src, out = Path(src_dir), Path(archive)
     out.parent.mkdir(parents=True, exist_ok=True)
-    tmp = out.with_name(out.name + ".part")
     files = sorted(p for p in src.rglob("*") if p.is_file() and not p.name.startswith("."))
-    with tarfile.open(tmp, "w:gz", compresslevel=6) as tar:
-        for p in files:
-            info = tar.gettarinfo(p, arcname=p.relative_to(src).as_posix())
-            info.uid = info.gid = 0
-            info.uname = info.gname = ""
-            info.mtime = 0  # same files, same archive bytes
-            with open(p, "rb") as f:
-                tar.addfile(info, f)
-    os.replace(tmp, out)
+    # a fresh temporary name of our own: an existing file beside the archive is never truncated
+    fd, tmp_name = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    tmp = Path(tmp_name)
+    try:
+        with os.fdopen(fd, "wb") as raw, tarfile.open(fileobj=raw, mode="w:gz", compresslevel=6) as tar:
+            for p in files:
+                info = tar.gettarinfo(p, arcname=p.relative_to(src).as_posix())
+                info.uid = info.gid = 0
+                info.uname = info.gname = ""
+                info.mtime = 0  # same files, same archive bytes
+                with open(p, "rb") as f:
+                    tar.addfile(info, f)
+        tmp.chmod(0o644)  # mkstemp's 0600 would hide a mirror archive from the web server
+        os.replace(tmp, out)
+    except BaseException:
+        tmp.unlink(missing_ok=True)  # only our own half-written temporary file
+        raise
     return out
 
 
 def _toml_str(s: str) -> str:
-    return '"' + s.replace("\\", "\\\\").replace('"', '\\"') + '"'
+    # JSON's escapes are valid in TOML basic strings; control characters (and DEL) are escaped,
+    # so a file name or URL can never end the string or add a line to the manifest
+    return json.dumps(s, ensure_ascii=False).replace("\x7f", "\\u007f")
 
 
 def _toml_value(v) -> str:

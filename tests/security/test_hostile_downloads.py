@@ -375,3 +375,43 @@ def test_hash_mismatch_is_kept_aside(server, tmp_path) -> None:
     kept = tmp_path / "data.bin.part.mismatch"
     assert kept.read_bytes() == bad and str(kept) in str(exc.value) and SHA in str(exc.value)
     assert not (tmp_path / "data.bin").exists()
+
+
+# --- links and mirrors ----------------------------------------------------------------------------------
+
+def test_part_that_is_a_link_is_never_written_through(server, tmp_path) -> None:
+    url = server.add("/data.bin", honest)
+    victim = tmp_path / "victim" / "thesis.tex"
+    victim.parent.mkdir()
+    victim.write_bytes(b"my thesis")
+    ddir = tmp_path / "download"
+    ddir.mkdir()
+    (ddir / "data.bin.part").symlink_to(victim)
+    assert get(url, ddir).read_bytes() == BODY
+    assert victim.read_bytes() == b"my thesis"  # nothing written outside the folder
+    assert (ddir / "data.bin.part.not-a-file").is_symlink()  # the link itself kept aside
+    assert server.seen("/data.bin") == [""]
+
+
+def test_mirror_manifest_cannot_be_injected_by_a_name_or_url(tmp_path) -> None:
+    import tomllib
+    from types import SimpleNamespace
+
+    from eventkit.datasets.mirror import mirror_manifest_text, pack_tree
+
+    src = tmp_path / "src"
+    src.mkdir()
+    (src / "a.txt").write_text("a")
+    archive = tmp_path / "out" / "mirror.tar.gz"
+    archive.parent.mkdir()
+    (archive.parent / "mirror.tar.gz.part").write_bytes(b"someone else's bytes")
+    pack_tree(src, archive)
+    assert (archive.parent / "mirror.tar.gz.part").read_bytes() == b"someone else's bytes"  # not truncated
+    assert sorted(p.name for p in archive.parent.iterdir()) == ["mirror.tar.gz", "mirror.tar.gz.part"]
+    evil = 'http://127.0.0.1/x"\nmanual = true\n\x7f'
+    base = SimpleNamespace(
+        name="d", version="1", title="t", homepage="h", license="l", citation="c", decoder="npy",
+        sensor=SimpleNamespace(width=2, height=2, polarities=2), classes=("a",), splits=("train",), samples={},
+    )
+    doc = tomllib.loads(mirror_manifest_text(base, archive, [evil]))
+    assert doc["files"][0]["urls"] == [evil] and "manual" not in doc["files"][0]
