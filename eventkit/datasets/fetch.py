@@ -570,7 +570,7 @@ def download(
     have = _size(part)
     partial = (
         f" Partial data ({have:,} bytes) is kept in {part} and resumes on the next run." if have else
-        " No data was received."
+        " No partial data was kept."
     )
     raise DownloadError(
         f"{final}: could not download from any URL: " + " | ".join(failures) + f".{partial}{kept}{hint}"

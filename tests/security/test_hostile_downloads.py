@@ -312,7 +312,7 @@ def test_unreachable_host_message_claims_no_partial_data(tmp_path) -> None:
     with pytest.raises(DownloadError) as exc:
         get(url, tmp_path, retries=2)
     msg = str(exc.value)
-    assert url in msg and "No data was received" in msg and "Partial data" not in msg
+    assert url in msg and "No partial data was kept" in msg and "Partial data" not in msg
     assert not (tmp_path / "data.bin.part").exists()
 
 
