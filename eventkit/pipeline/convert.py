@@ -7,7 +7,7 @@ import os
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ..datasets.layouts import Sample, iter_samples
 from ..datasets.manifest import DatasetManifest
@@ -19,6 +19,9 @@ from .plan import Failure, ShardTask
 from .run import run_shard_tasks
 from .spec import FrameSpec
 from .stages import convert_shard, sample_span
+
+if TYPE_CHECKING:
+    from ..store._replace import Target
 
 __all__ = ["ConversionReport", "convert"]
 
@@ -119,7 +122,9 @@ def convert(
     progress
         Show a progress bar.
     overwrite
-        Rebuild a store whose parameters differ instead of refusing.
+        Rebuild a store whose parameters differ instead of refusing. Only an eventkit store is
+        replaced: the new one is written to ``<out>.new`` and swapped in when complete (the old
+        store stays readable until then); a folder holding anything else is refused.
 
     Returns
     -------
@@ -128,14 +133,14 @@ def convert(
     Raises
     ------
     StoreMismatchError
-        The store at ``out`` was made with other parameters (and ``overwrite`` is False).
+        The store at ``out`` was made with other parameters (and ``overwrite`` is False), or
+        ``out`` is a link, a file or a folder that is not an eventkit store.
     StoreLockedError
         Another conversion is writing this store.
     DatasetNotFoundError, DownloadError
         The data is missing and cannot be fetched (the message says how to get it).
     """
-    from ..store import create_store
-    from ..store.event_store import create_event_store
+    from ..store._replace import replace_store
     from ..store.layout import store_name
 
     m = dataset if isinstance(dataset, DatasetManifest) else get_manifest(dataset)
@@ -158,16 +163,32 @@ def convert(
         decoder_versions=_decoder_versions(m), overwrite=overwrite,
     )
 
+    with replace_store(store_path, overwrite=overwrite) as target:
+        report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, executor, workers,
+                               scheduler, progress)
+    if target.swapped:
+        report.store = target.final
+    return report
+
+
+def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],
+                  counts: dict[str, int], params: dict[str, Any], events: bool, dtype: str, common: dict[str, Any],
+                  executor: str, workers: int | None, scheduler: str | None, progress: bool) -> ConversionReport:
+    """Create (or resume) the store at ``target.path`` and convert every missing sample into it."""
+    from ..store import create_store
+    from ..store.event_store import create_event_store
+
+    store_path = target.path
     ex = get_executor(executor, workers=workers, scheduler=scheduler)
     writer = None
     try:
         if events:
-            writer = create_event_store(store_path, sensor=m.sensor, **common)
+            writer = target.create(create_event_store, sensor=m.sensor, **common)
             per_shard = writer.samples_per_block
         else:
             sensor = spec.sensor_out(m.sensor)
             t_max = _t_max(spec, m, samples, ex)
-            writer = create_store(store_path, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
+            writer = target.create(create_store, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
             per_shard = writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
         report = ConversionReport(store_path, counts)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import datetime
 import os
-import shutil
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -12,6 +11,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._replace import check_overwritable, remove_store
 from .cache_key import cache_key
 from .errors import IncompleteStoreError, StoreMismatchError, StoreNotFoundError
 from .layout import FORMAT_VERSION, read_root_attrs, remove_partial_files
@@ -48,14 +48,19 @@ def prepare_root(
 ) -> tuple[zarr.Group, bool]:
     """Create the root group, or check that an existing one has the same key and resume it.
 
-    Returns the group (opened read-write) and whether an existing store was resumed.
+    Returns the group (opened read-write) and whether an existing store was resumed. An empty
+    folder is used as it is; with ``overwrite`` an existing eventkit store is deleted first, and
+    anything else at ``path`` is refused (:func:`~eventkit.store._replace.check_overwritable`).
     """
     key = cache_key(inputs)
-    old = read_root_attrs(path)
-    if path.exists() and (overwrite or (old is None and not any(path.iterdir()))):
-        shutil.rmtree(path)
-        old = None
-    elif path.exists() and old is None:
+    if overwrite:
+        # Only an eventkit store is ever deleted; a link, a file or a folder with other files is
+        # refused, an empty folder reused. (convert/synth replace a store by writing beside it
+        # and swapping, see _replace; this path is the low-level writer's.)
+        if check_overwritable(path) == "store":
+            remove_store(path)
+    old = read_root_attrs(path) if path.exists() else None
+    if path.exists() and old is None and any(path.iterdir()):
         raise StoreMismatchError(f"{path}: exists and is not an eventkit store; choose another path or delete it")
     if old is not None:
         if old.get("eventkit_store") != kind:

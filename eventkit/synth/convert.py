@@ -200,7 +200,8 @@ def synth_convert(
     progress
         Show a progress bar.
     overwrite
-        Rebuild a store made with other parameters instead of refusing.
+        Rebuild a store made with other parameters instead of refusing. Only an eventkit store is
+        replaced (written to ``<out>.new``, swapped in when complete); anything else is refused.
 
     Returns
     -------
@@ -215,6 +216,7 @@ def synth_convert(
     """
     from .. import __version__
     from ..store import create_store
+    from ..store._replace import replace_store
 
     m = method if isinstance(method, SynthMethod) else make_method(method, **(method_params or {}))
     if fit not in FITS:
@@ -231,29 +233,35 @@ def synth_convert(
         **m.params(), "frames": t, "split_by": "time", "size": int(size), "fit": fit, "seed": int(seed),
         "gray": m.gray, "resample": m.resample, "class_order": iset.class_order, "source": iset.fingerprint(),
     }  # fmt: skip
-    store_path = Path(out)
-    ex = get_executor(executor, workers=workers, scheduler=scheduler)
-    try:
-        writer = create_store(
-            store_path, splits=counts, t_max=t, sensor=(int(size), int(size), 2), params=params,
-            classes=list(iset.classes), dataset=f"synth:{iset.name}", manifest_version=None,
-            decoder_versions={"eventkit.synth": __version__}, samples_per_shard=samples_per_shard,
-            overwrite=overwrite,
-        )  # fmt: skip
-        per_shard = writer.samples_per_shard
-        report = SynthReport(store_path, counts, iset.classes, iset.class_order)
-        tasks = []
-        for sp in iset.splits:
-            missing = set(writer.missing(sp).tolist())
-            items = [s for s in iset.samples if s.split == sp]
-            for lo in range(0, len(items), per_shard):
-                group = tuple((i, items[i]) for i in range(lo, min(lo + per_shard, len(items))))
-                if any(i in missing for i, _ in group):
-                    tasks.append(SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key,
-                                                sp, lo // per_shard, group))  # fmt: skip
-        todo = sum(len(x.samples) for x in tasks)
-        report.skipped = sum(counts.values()) - todo
-        run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
-    finally:
-        ex.close()
+    with replace_store(Path(out), overwrite=overwrite) as target:
+        store_path = target.path
+        ex = get_executor(executor, workers=workers, scheduler=scheduler)
+        writer = None
+        try:
+            writer = target.create(
+                create_store, splits=counts, t_max=t, sensor=(int(size), int(size), 2), params=params,
+                classes=list(iset.classes), dataset=f"synth:{iset.name}", manifest_version=None,
+                decoder_versions={"eventkit.synth": __version__}, samples_per_shard=samples_per_shard,
+                overwrite=overwrite,
+            )  # fmt: skip
+            per_shard = writer.samples_per_shard
+            report = SynthReport(store_path, counts, iset.classes, iset.class_order)
+            tasks = []
+            for sp in iset.splits:
+                missing = set(writer.missing(sp).tolist())
+                items = [s for s in iset.samples if s.split == sp]
+                for lo in range(0, len(items), per_shard):
+                    group = tuple((i, items[i]) for i in range(lo, min(lo + per_shard, len(items))))
+                    if any(i in missing for i, _ in group):
+                        tasks.append(SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key,
+                                                    sp, lo // per_shard, group))  # fmt: skip
+            todo = sum(len(x.samples) for x in tasks)
+            report.skipped = sum(counts.values()) - todo
+            run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
+        finally:
+            if writer is not None:
+                writer.close()  # release the lock on any exit (finalize has already released it)
+            ex.close()
+    if target.swapped:
+        report.store = target.final
     return report
