@@ -374,16 +374,17 @@ def _stream(a: _Attempt, r, have: int, offset: int, total: int | None) -> int:
                         raise _PrefixMismatch(pos)
                     pos, chunk = pos + n, chunk[n:]
                     bar.update(n)
-                    if not chunk:
-                        continue
-                    with _local_write(part):
-                        f.seek(pos)
-                if remote.size is not None and pos + len(chunk) > remote.size:
-                    _write(f, part, chunk[: remote.size - pos])
-                    raise _TooLong(remote.size)
-                _write(f, part, chunk)
-                pos += len(chunk)
-                bar.update(len(chunk))
+                    if chunk:
+                        with _local_write(part):
+                            f.seek(pos)
+                if chunk:
+                    if remote.size is not None and pos + len(chunk) > remote.size:
+                        _write(f, part, chunk[: remote.size - pos])
+                        raise _TooLong(remote.size)
+                    _write(f, part, chunk)
+                    pos += len(chunk)
+                    bar.update(len(chunk))
+                # after the chunk is on disk, so a stalled attempt keeps every byte it received
                 now = time.monotonic()
                 if now - win_t >= a.stall_timeout:
                     if pos - win_pos < LOW_SPEED_BYTES:

@@ -199,6 +199,7 @@ def test_text_reply_for_a_text_file_is_accepted(server, tmp_path) -> None:
 
 # --- 4. stalls and trickles -----------------------------------------------------------------------------
 
+@pytest.mark.timeout(60)
 def test_stalled_server_is_abandoned_and_resumed(server, tmp_path) -> None:
     def reply(h: _Handler, i: int) -> None:
         if i == 0:
@@ -219,9 +220,11 @@ def test_stalled_server_is_abandoned_and_resumed(server, tmp_path) -> None:
     assert time.monotonic() - t0 < 10
 
 
-def test_trickling_server_is_abandoned_and_resumed(server, tmp_path, monkeypatch) -> None:
+@pytest.mark.timeout(60)
+@pytest.mark.parametrize("held", [0, 5000])  # 5000: the trickle is still being compared with our part
+def test_trickling_server_is_abandoned_and_resumed(server, tmp_path, monkeypatch, held) -> None:
     def reply(h: _Handler, i: int) -> None:
-        if i == 0:  # one byte every 0.1 s: never silent long enough for a read timeout
+        if i == 0:  # the whole file from byte 0, one byte every 0.1 s: never silent long enough for a read timeout
             h.send_response(200)
             h.send_header("Content-Length", str(len(BODY)))
             h.end_headers()
@@ -235,6 +238,8 @@ def test_trickling_server_is_abandoned_and_resumed(server, tmp_path, monkeypatch
 
     monkeypatch.setenv("EVENTKIT_STALL_TIMEOUT", "1")
     url = server.add("/data.bin", reply)
+    if held:
+        (tmp_path / "data.bin.part").write_bytes(BODY[:held])
     path = download(remote(url), tmp_path, progress=False, backoff=0.01, timeout=30)
     assert path.read_bytes() == BODY
     seen = server.seen("/data.bin")
