@@ -21,9 +21,13 @@ intact. Later calls with the same archive return at once.
 
 from __future__ import annotations
 
+import bz2
+import contextlib
+import gzip
 import hashlib
 import json
 import logging
+import lzma
 import os
 import re
 import shutil
@@ -34,7 +38,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
-from ..errors import ArchiveError, UnsafeArchiveError
+from ..errors import ArchiveError, EventkitError, UnsafeArchiveError
 from .extract_guard import ExpandLimits, check_expansion, copy_member, reading, writing
 from .extract_swap import install, load_record, save_record
 
@@ -191,6 +195,11 @@ def _scan_tar(p: Path) -> _Listing:
             col.add(info.name, info.size, info.isdir(), info.offset)
             last = info.name
         end = t.offset
+        # tarfile stops at the first zero block: read a compressed stream to its end so that its own
+        # checksum and end marker are verified (only padding is left; a cut there is caught too)
+        if isinstance(t.fileobj, (gzip.GzipFile, bz2.BZ2File, lzma.LZMAFile)):
+            while t.fileobj.read(1 << 16):
+                pass
     with open(p, "rb") as f:
         compressed = f.read(6).startswith(_COMPRESSED_TAR)
         if not compressed:
@@ -371,14 +380,24 @@ def extract(
     wanted = set(todo)
     check_expansion(src, [m for m in listing.members if m.is_dir or m.name in wanted], st.st_size,
                     limits or ExpandLimits.resolve())
+    created = not out.exists()
     with writing(out):
         out.mkdir(parents=True, exist_ok=True)
     tmp = _fresh_tmp(out, src.name, key)
-    _extract_into(src, listing, tmp, set(todo))
-    for n in todo:
-        if not _complete(tmp / n, files[n]):
-            raise ArchiveError(f"{src}: member {n!r} did not extract to the size its header declares; "
-                               f"the archive may be corrupt (download it again) or need extracting by hand")
+    try:
+        _extract_into(src, listing, tmp, wanted)
+        for n in todo:
+            if not _complete(tmp / n, files[n]):
+                raise ArchiveError(f"{src}: member {n!r} did not extract to the size its header declares; "
+                                   f"the archive may be corrupt (download it again) or need extracting by hand")
+    except EventkitError:
+        # a damaged or hostile archive, or a full disk: drop the partial copy (our own folder; the
+        # previous extraction was never touched). An interruption (kill, Ctrl-C) keeps it to resume.
+        shutil.rmtree(tmp, ignore_errors=True)
+        if created:
+            with contextlib.suppress(OSError):
+                out.rmdir()
+        raise
     install(out, tmp, src.name, key, stat_sig, files, dirs, todo)
     (out / f".eventkit-extracted-{src.name}.json").unlink(missing_ok=True)
     return paths
