@@ -170,8 +170,14 @@ def list_cmd(root: Path | None) -> None:
 @ROOT_OPTION
 @MANIFEST_OPTION
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--max-expand-bytes", default=None, metavar="SIZE", envvar="EVENTKIT_MAX_EXPAND_BYTES",
+              help="Most bytes one archive may expand to, e.g. 4T (default 1T; env EVENTKIT_MAX_EXPAND_BYTES).")
+@click.option("--max-expand-ratio", type=click.FloatRange(min=1.0), default=None, envvar="EVENTKIT_MAX_EXPAND_RATIO",
+              help="Most uncompressed/compressed ratio before an archive is refused as a bomb "
+                   "(default 100; env EVENTKIT_MAX_EXPAND_RATIO).")
 @user_errors
-def download(name: str | None, root: Path | None, manifest_file: Path | None, quiet: bool) -> None:
+def download(name: str | None, root: Path | None, manifest_file: Path | None, quiet: bool,
+             max_expand_bytes: str | None, max_expand_ratio: float | None) -> None:
     """Download (or generate), verify and extract a dataset.
 
     Interrupted downloads resume; mirrors are tried in order; a file with a wrong hash is kept
@@ -187,7 +193,8 @@ def download(name: str | None, root: Path | None, manifest_file: Path | None, qu
     from eventkit.datasets.prepare import download_dataset
 
     m = _manifest(name, manifest_file)
-    path = download_dataset(m, root, progress=not quiet)
+    path = download_dataset(m, root, progress=not quiet, max_expand_bytes=max_expand_bytes,
+                            max_expand_ratio=max_expand_ratio)
     click.echo(f"{m.name}: ready in {path}")
 
 

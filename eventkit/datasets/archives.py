@@ -398,7 +398,7 @@ def extract(
             with contextlib.suppress(OSError):
                 out.rmdir()
         raise
-    install(out, tmp, src.name, key, stat_sig, files, dirs, todo)
+    install(out, tmp, src.name, key, stat_sig, files, dirs, todo, source=os.path.relpath(src, out))
     (out / f".eventkit-extracted-{src.name}.json").unlink(missing_ok=True)
     return paths
 

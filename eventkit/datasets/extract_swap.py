@@ -30,7 +30,7 @@ from pathlib import Path
 
 from .extract_guard import writing
 
-__all__ = ["RECORD", "load_record", "save_record", "move_aside", "install", "safe_relative"]
+__all__ = ["RECORD", "load_record", "save_record", "move_aside", "install", "uninstall", "safe_relative"]
 
 log = logging.getLogger("eventkit")
 RECORD = ".eventkit-extracted.json"
@@ -123,7 +123,7 @@ class _Tree:
 
 
 def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], files: dict[str, int],
-            dirs: Iterable[str], todo: Iterable[str]) -> list[Path]:
+            dirs: Iterable[str], todo: Iterable[str], source: str | None = None) -> list[Path]:
     """Move the members ``todo`` of archive ``name`` from ``tmp`` into ``dest`` as one unit.
 
     Parameters
@@ -138,6 +138,8 @@ def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], fil
         Every regular file (with its size) and folder of the new version.
     todo
         The files present in ``tmp`` to move in (all of ``files`` unless repairing).
+    source
+        Where the archive lies, relative to ``dest`` (lets :func:`uninstall` find orphans).
 
     Returns
     -------
@@ -158,15 +160,8 @@ def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], fil
     aside: list[Path] = []
     tree = _Tree(dest, aside)
     trash = dest / f".eventkit-trash-{secrets.token_hex(4)}"
-    for rel in old_files:  # the old version's files that the new one lacks: stale, ours -> trash
-        if rel in files or rel in others:
-            continue
-        parent = rel.rpartition("/")[0]
-        p = dest / rel
-        if tree.real_dir(parent) and p.is_file() and not p.is_symlink():
-            with writing(p):
-                (trash / rel).parent.mkdir(parents=True, exist_ok=True)
-                os.replace(p, trash / rel)
+    # the old version's files that the new one lacks: stale, ours -> trash
+    _to_trash(dest, tree, trash, [r for r in old_files if r not in files and r not in others])
     for rel in todo:
         tree.make(rel.rpartition("/")[0])
         target = dest / rel
@@ -176,13 +171,10 @@ def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], fil
             os.replace(tmp / rel, target)
     for d in dirs:
         tree.make(d)
-    for d in sorted(set(old["dirs"]) - set(dirs), key=lambda s: -s.count("/")):
-        if tree.real_dir(d):
-            try:
-                (dest / d).rmdir()  # only if empty: a user's file inside keeps the folder
-            except OSError:
-                pass
+    _remove_empty(dest, tree, set(old["dirs"]) - set(dirs))
     archives[name] = {"key": key, "stat": stat_sig, "state": "complete", "files": files, "dirs": dirs}
+    if source is not None:
+        archives[name]["source"] = source
     save_record(dest, rec)
     shutil.rmtree(trash, ignore_errors=True)
     shutil.rmtree(tmp, ignore_errors=True)
@@ -192,3 +184,44 @@ def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], fil
                     dest, name, shown)
     return aside
 
+
+
+def _to_trash(dest: Path, tree: _Tree, trash: Path, rels: Iterable[str]) -> None:
+    """Move recorded files of ours into ``trash`` (never through a symlinked folder, never a non-file)."""
+    for rel in rels:
+        p = dest / rel
+        if tree.real_dir(rel.rpartition("/")[0]) and p.is_file() and not p.is_symlink():
+            with writing(p):
+                (trash / rel).parent.mkdir(parents=True, exist_ok=True)
+                os.replace(p, trash / rel)
+
+
+def _remove_empty(dest: Path, tree: _Tree, dirs: Iterable[str]) -> None:
+    for d in sorted(dirs, key=lambda s: -s.count("/")):
+        if tree.real_dir(d):
+            try:
+                (dest / d).rmdir()  # only if empty: a user's file inside keeps the folder
+            except OSError:
+                pass
+
+
+def uninstall(dest: Path, name: str) -> None:
+    """Remove what archive ``name`` put in ``dest`` (only the files its record names; a user's files stay).
+
+    Used when the archive itself is gone (an inner zip that a new version of its outer archive
+    no longer holds), so that its extracted files do not survive as stale data.
+    """
+    rec = load_record(dest)
+    entry = rec["archives"].get(name)
+    if entry is None:
+        return
+    others = {f for n, e in rec["archives"].items() if n != name for f in e["files"]}
+    entry["state"] = "installing"
+    save_record(dest, rec)
+    tree = _Tree(dest, [])
+    trash = dest / f".eventkit-trash-{secrets.token_hex(4)}"
+    _to_trash(dest, tree, trash, [r for r in entry["files"] if r not in others])
+    _remove_empty(dest, tree, entry["dirs"])
+    del rec["archives"][name]
+    save_record(dest, rec)
+    shutil.rmtree(trash, ignore_errors=True)

@@ -18,7 +18,7 @@ from pathlib import Path, PurePosixPath
 from ..errors import DatasetNotFoundError, DownloadError, ManifestError, UnsafeArchiveError
 from .archives import extract
 from .extract_guard import ExpandLimits, writing
-from .extract_swap import load_record, move_aside, save_record
+from .extract_swap import RECORD, load_record, move_aside, save_record, uninstall
 from .fetch import download, verify_file
 from .generators import generator_names, resolve_generator
 from .manifest import DatasetManifest
@@ -121,6 +121,7 @@ def download_dataset(
         before is left as it was.
     """
     m = _as_manifest(dataset)
+    limits = ExpandLimits.resolve(max_expand_bytes, max_expand_ratio)  # a bad value fails before any work
     base = dataset_dir(m, root)
     ddir, xdir = base / "download", base / "extract"
     if m.generator and not m.files:
@@ -131,7 +132,6 @@ def download_dataset(
     ]
     if missing_manual:
         raise DownloadError(manual_instructions(m, ddir, missing_manual))
-    limits = ExpandLimits.resolve(max_expand_bytes, max_expand_ratio)
     with writing(xdir):
         xdir.mkdir(parents=True, exist_ok=True)
     for f in m.files:
@@ -228,7 +228,24 @@ def _extract_nested(xdir: Path, nested: dict[str, str], limits: ExpandLimits | N
         target = inner.parent if into == "here" else inner.parent / inner.name.split(".")[0]
         if not _inside(root, target.resolve()):
             raise UnsafeArchiveError(f"{target}: leads outside {xdir} (a symlink); refusing to extract {inner} there")
-        extract(real, target, limits=limits)
+        extract(inner, target, limits=limits)
+    _prune_orphans(xdir, root)
+
+
+def _prune_orphans(xdir: Path, root: Path) -> None:
+    """Remove what inner archives that no longer exist extracted (a new outer version dropped them):
+    their files would otherwise survive as stale data. Only files their records name are touched."""
+    for rec_path in xdir.rglob(RECORD):
+        dest = rec_path.parent
+        if rec_path.is_symlink() or not _inside(root, dest.resolve()):
+            continue
+        for name, entry in list(load_record(dest)["archives"].items()):
+            source = entry.get("source")
+            if not isinstance(source, str):
+                continue
+            src = (dest / source).resolve()
+            if _inside(root, src) and not src.exists():
+                uninstall(dest, name)
 
 
 def _generate(m: DatasetManifest, xdir: Path) -> Path:

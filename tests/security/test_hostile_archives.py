@@ -372,3 +372,17 @@ def test_disk_full_or_read_only_is_one_error_and_previous_state_intact(tmp_path,
         extract(arc, out)
     assert os.strerror(code) in str(exc.value)
     assert tree(out) == dict(V1)
+
+
+def test_inner_archive_dropped_by_a_new_outer_version_leaves_nothing_stale(tmp_path) -> None:
+    inner = {k: make_zip(tmp_path / f"{k}.zip", [(f"{k}/s0.npz", k.encode())]) for k in ("a", "b")}
+    outer, xdir = tmp_path / "outer.zip", tmp_path / "extract"
+    make_zip(outer, [(f"{k}.zip", p.read_bytes()) for k, p in inner.items()])
+    extract(outer, xdir)
+    _extract_nested(xdir, {"glob": "*.zip", "into": "here"})
+    (xdir / "b" / "mine.txt").write_bytes(b"mine")
+    assert tree(xdir)["b/s0.npz"] == b"b"
+    make_zip(outer, [("a.zip", inner["a"].read_bytes())])  # new version: b.zip is gone
+    extract(outer, xdir)
+    _extract_nested(xdir, {"glob": "*.zip", "into": "here"})
+    assert tree(xdir) == {"a.zip": inner["a"].read_bytes(), "a/s0.npz": b"a", "b/mine.txt": b"mine"}
