@@ -129,10 +129,10 @@ def read_events(
         The file does not exist.
     """
     p = check_file(path)
-    if format is None:
-        format = guess_format(p)
-    fmt = FORMATS.get(format)
-    if fmt is None:
-        raise UnknownFormatError(p, f"unknown format {format!r}; known formats: {sorted(FORMATS)}")
     with decode_limits(max_events, max_expand_ratio), decode_guard(p):
+        if format is None:
+            format = guess_format(p)
+        fmt = FORMATS.get(format)
+        if fmt is None:
+            raise UnknownFormatError(p, f"unknown format {format!r}; known formats: {sorted(FORMATS)}")
         return fmt.read(p)

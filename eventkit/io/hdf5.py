@@ -31,6 +31,8 @@ the sample, the spike and the value), never returned. Declared extents (the numb
 the length of event datasets) are checked against the file size before anything is read: a
 dataset of fill values or of highly compressed chunks can declare hundreds of millions of
 events in a few kB (see :func:`eventkit.io.read_events` for the limits and how to raise them).
+Data kept in other files (external links, external or virtual dataset storage) is refused:
+h5py would otherwise read any file of the user's disk as events.
 
 Datasets compressed with filters h5py does not ship (e.g. Prophesee's ECF codec) cannot be
 read; that, and any corrupt or truncated file, raises :class:`~eventkit.errors.DecodeError`.
@@ -55,6 +57,7 @@ __all__ = [
     "FORMAT",
     "SHD_SENSOR",
     "SampleSelectionError",
+    "check_self_contained",
     "hdf5_labels",
     "hdf5_num_samples",
     "iter_hdf5_samples",
@@ -66,6 +69,35 @@ _MAGIC = b"\x89HDF\r\n\x1a\n"
 _BLOCK = 256  # SHD samples read per h5py call when iterating
 
 
+def check_self_contained(path: str, f: Any) -> None:
+    """Refuse an HDF5 file whose data lives in other files (external links, external or virtual storage).
+
+    h5py follows such references silently: a hostile file could make eventkit decode any file
+    of the user's disk as events.
+
+    Raises
+    ------
+    DecodeError
+        Naming the object and the other file.
+    """
+    import h5py
+
+    def visit(name: str, link: Any) -> str | None:
+        # return the problem rather than raise it: h5py turns exceptions in callbacks into SystemError
+        if isinstance(link, h5py.ExternalLink):
+            return f"HDF5 object {name!r} is a link into another file ({link.filename!r})"
+        if isinstance(link, h5py.HardLink):
+            obj = f.get(name)
+            if isinstance(obj, h5py.Dataset) and (obj.external or obj.is_virtual):
+                other = [e[0] for e in obj.external] if obj.external else "the sources of a virtual dataset"
+                return f"HDF5 dataset {name!r} keeps its data in other files ({other})"
+        return None
+
+    problem = f.visititems_links(visit)
+    if problem:
+        raise DecodeError(path, f"{problem}; eventkit reads only the file it is given: copy the data into this file")
+
+
 @contextmanager
 def _h5(path: str) -> Iterator[Any]:
     """Open ``path`` read-only; turn every h5py/numpy failure inside the block into DecodeError."""
@@ -73,6 +105,7 @@ def _h5(path: str) -> Iterator[Any]:
 
     try:
         with h5py.File(path, "r") as f:
+            check_self_contained(path, f)
             yield f
     except EventkitError:
         raise

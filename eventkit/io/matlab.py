@@ -65,7 +65,10 @@ def _variable_shapes(path: str) -> dict[str, tuple[int, ...]]:
     if _is_v73(path):
         import h5py
 
+        from .hdf5 import check_self_contained
+
         with h5py.File(path, "r") as f:
+            check_self_contained(path, f)  # never read another file's bytes through a link
             return {k: tuple(getattr(f[k], "shape", None) or ()) for k in f.keys() if not k.startswith("#")}
     import scipy.io
 
@@ -93,7 +96,10 @@ def _load(path: str, names: list[str]) -> dict[str, np.ndarray]:
     if _is_v73(path):
         import h5py
 
+        from .hdf5 import check_self_contained
+
         with h5py.File(path, "r") as f:
+            check_self_contained(path, f)
             # HDF5 stores MATLAB's column-major arrays with their dimensions reversed.
             return {n: np.asarray(f[n][()]).T for n in names}
     import scipy.io

@@ -327,6 +327,52 @@ def test_shd_unit_outside_the_700_units_is_refused(tmp_path: Path) -> None:
         list(iter_hdf5_samples(path))
 
 
+# ------------------------------------------------- HDF5 data kept in other files of the disk
+
+
+def _other_file(tmp_path: Path) -> Path:
+    other = tmp_path / "elsewhere" / "private.h5"
+    other.parent.mkdir()
+    with h5py.File(other, "w") as f:
+        g = f.create_group("events")
+        for k in "txyp":
+            g.create_dataset(k, data=np.ones(5, np.uint8))
+    return other
+
+
+@pytest.mark.parametrize("how", ["external_link", "external_storage", "virtual", "mat_v73_link"])
+def test_hdf5_data_in_other_files_is_refused(tmp_path: Path, how: str) -> None:
+    other = _other_file(tmp_path)
+    path = tmp_path / ("x.mat" if how.startswith("mat") else "x.h5")
+    with h5py.File(path, "w", userblock_size=512 if how.startswith("mat") else 0) as f:
+        if how == "external_link":
+            f["events"] = h5py.ExternalLink(str(other), "/events")
+        elif how == "external_storage":
+            g = f.create_group("events")
+            g.create_dataset("t", shape=(5,), dtype="u1", external=[(str(other), 0, 5)])
+            for k in "xyp":
+                g.create_dataset(k, data=np.zeros(5, np.uint8))
+        elif how == "virtual":
+            g = f.create_group("events")
+            layout = h5py.VirtualLayout(shape=(5,), dtype="u1")
+            layout[:] = h5py.VirtualSource(str(other), "events/t", shape=(5,))
+            g.create_virtual_dataset("t", layout)
+            for k in "xyp":
+                g.create_dataset(k, data=np.zeros(5, np.uint8))
+        else:
+            for k in ("ts", "x", "y"):
+                f.create_dataset(k, data=np.zeros((1, 5)))
+            f["pol"] = h5py.ExternalLink(str(other), "/events/p")
+    if how.startswith("mat"):
+        with open(path, "r+b") as fh:
+            fh.write(b"MATLAB 7.3 MAT-file".ljust(116, b" ") + b"\x00" * 8 + b"\x00\x02IM")
+    before = other.read_bytes()
+    with pytest.raises(DecodeError) as err:
+        eventkit.read_events(path)
+    assert str(path) in str(err.value) and "other file" in str(err.value)
+    assert other.read_bytes() == before
+
+
 # ------------------------------------------------------------------- 3. event-count bombs
 
 
