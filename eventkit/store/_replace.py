@@ -98,10 +98,8 @@ def check_overwritable(path: Path) -> Literal["absent", "empty", "store"]:
 
 def remove_store(path: Path) -> None:
     """Delete ``path`` only if it is (still) an eventkit store; otherwise raise and delete nothing."""
-    if not is_eventkit_store(path):
-        check_overwritable(path)  # raises, naming what the folder holds
-        if any(path.iterdir()):  # pragma: no cover - check_overwritable raised for anything non-empty
-            raise StoreMismatchError(f"{path}: is not an eventkit store; it will not be deleted")
+    if not is_eventkit_store(path) and check_overwritable(path) != "empty":  # raises for anything with files
+        raise StoreMismatchError(f"{path}: no store there to delete")
     shutil.rmtree(path)
 
 
