@@ -79,6 +79,7 @@ class _Listing:
     members: list[Member]
     # which physical entry provides each file: ZipInfo (zip), header offset (tar), RarInfo / name
     tokens: dict[str, Any] = field(default_factory=dict)
+    packed: int | None = None  # bytes of all volumes of a multi-volume archive (rar), for the ratio check
 
 
 def archive_kind(path: str | os.PathLike[str]) -> str:
@@ -259,9 +260,14 @@ def _scan_other(p: Path, kind: str) -> _Listing:
                             or not (_flag(i, "is_dir") or _flag(i, "is_file"))):
                         raise _unsafe_type(p, i.filename, "a link (symbolic, hard or a file copy), device or fifo")
                     col.add(i.filename, int(i.file_size), _flag(i, "is_dir"), i)
+        listing = col.listing(kind)
+        volumes = getattr(arc, "volumelist", None)
+        if callable(volumes):
+            with contextlib.suppress(Exception):
+                listing.packed = sum(os.path.getsize(v) for v in volumes())
     finally:
         arc.close()
-    return col.listing(kind)
+    return listing
 
 
 def list_members(archive: str | os.PathLike[str]) -> list[Member]:
@@ -283,7 +289,7 @@ def list_members(archive: str | os.PathLike[str]) -> list[Member]:
 
 def _sha256(p: Path) -> str:
     h = hashlib.sha256()
-    with reading(p, "archive"), open(p, "rb") as f:
+    with reading(p, ""), open(p, "rb") as f:
         for chunk in iter(lambda: f.read(1 << 22), b""):
             h.update(chunk)
     return "sha256:" + h.hexdigest()
@@ -349,7 +355,7 @@ def extract(
         The disk is full or read-only; the previous extraction is untouched.
     """
     src, out = Path(archive), Path(dest)
-    with reading(src, "archive"):
+    with reading(src, ""):
         st = src.stat()
     stat_sig = [st.st_size, st.st_mtime_ns, st.st_ino]
     rec = load_record(out)
@@ -378,7 +384,7 @@ def extract(
     else:
         todo = list(files)
     wanted = set(todo)
-    check_expansion(src, [m for m in listing.members if m.is_dir or m.name in wanted], st.st_size,
+    check_expansion(src, [m for m in listing.members if m.is_dir or m.name in wanted], listing.packed or st.st_size,
                     limits or ExpandLimits.resolve())
     created = not out.exists()
     with writing(out):
@@ -415,6 +421,9 @@ def _fresh_tmp(out: Path, name: str, key: str) -> Path:
     for old in out.glob(stem + "*"):
         if old != tmp and old.is_dir() and not old.is_symlink() and re.fullmatch(r"[0-9a-f]{16}", old.name[len(stem):]):
             shutil.rmtree(old, ignore_errors=True)
+    for trash in out.glob(".eventkit-trash-*"):  # left by a swap cut short: only our own moved-out files
+        if trash.is_dir() and not trash.is_symlink() and re.fullmatch(r"\.eventkit-trash-[0-9a-f]{8}", trash.name):
+            shutil.rmtree(trash, ignore_errors=True)
     if tmp.is_symlink() or (tmp.exists() and not tmp.is_dir()):
         with writing(tmp):
             tmp.unlink()  # our own reserved name, but not something we made: nothing to keep there

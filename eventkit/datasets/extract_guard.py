@@ -133,7 +133,7 @@ def reading(archive: Path, kind: str, errors: tuple[type[BaseException], ...] = 
         raise
     except errors as err:
         raise ArchiveError(
-            f"{archive}: corrupt or truncated {kind} archive ({err}); download it again "
+            f"{archive}: corrupt or truncated {kind + ' ' if kind else ''}archive ({err}); download it again "
             f"(`eventkit verify` checks it) and re-run; files extracted earlier are untouched"
         ) from None
 

@@ -104,8 +104,10 @@ def test_interrupted_swap_is_never_taken_as_complete(tmp_path, monkeypatch) -> N
     monkeypatch.setattr(extract_swap.os, "replace", real)
     rec = json.loads((out / extract_swap.RECORD).read_text())
     assert rec["archives"]["a.tar"]["state"] == "installing"
+    assert list(out.glob(".eventkit-trash-*"))  # the stale file was moved out, not yet removed
     extract(arc, out)
     assert tree(out) == dict(V2)
+    assert not list(out.glob(".eventkit-t*"))
 
 
 # --- 2. duplicate members ---------------------------------------------------------------------
@@ -386,3 +388,55 @@ def test_inner_archive_dropped_by_a_new_outer_version_leaves_nothing_stale(tmp_p
     extract(outer, xdir)
     _extract_nested(xdir, {"glob": "*.zip", "into": "here"})
     assert tree(xdir) == {"a.zip": inner["a"].read_bytes(), "a/s0.npz": b"a", "b/mine.txt": b"mine"}
+
+
+BOMB_MANIFEST = """
+name = "bomb-demo"
+version = 1
+title = "t"
+homepage = "h"
+license = "l"
+citation = "c"
+decoder = "npz"
+sensor = {{ width = 4, height = 4 }}
+classes = ["a"]
+splits = ["train"]
+
+[samples]
+rule = "label_lists"
+root = "MINI"
+lists = {{ train = "train_label.txt" }}
+suffix = ".npz"
+label_from = "parent_dir"
+
+[[files]]
+name = "MINI.zip"
+urls = ["{url}"]
+md5 = "{md5}"
+archive = "zip"
+"""
+
+
+def test_cli_download_of_a_served_bomb_is_one_error_line_and_the_flag_raises_it(tmp_path) -> None:
+    import hashlib
+
+    from click.testing import CliRunner
+
+    from cli.eventkit_cli import main
+    from tests.helpers.http_server import LocalServer, Route
+
+    bomb = make_zip(tmp_path / "MINI.zip", [("MINI/a/zeros.npz", bytes(20 << 20))]).read_bytes()
+    with LocalServer() as server:
+        url = server.add("/MINI.zip", Route(bomb))
+        mpath = tmp_path / "bomb-demo.toml"
+        mpath.write_text(BOMB_MANIFEST.format(url=url, md5=hashlib.md5(bomb).hexdigest()))
+        args = ["download", "--manifest", str(mpath), "--root", str(tmp_path / "root"), "--quiet"]
+        res = CliRunner().invoke(main, args)
+        assert res.exit_code == 1
+        assert res.output.startswith("Error: ") and "Traceback" not in res.output
+        assert "MINI.zip" in res.output and "--max-expand-ratio" in res.output
+        xdir = tmp_path / "root" / "bomb-demo" / "extract"
+        assert tree(xdir) == {}
+        res = CliRunner().invoke(main, args + ["--max-expand-ratio", "100000"])
+        assert res.exit_code == 0, res.output
+    assert tree(xdir) == {"MINI/a/zeros.npz": bytes(20 << 20)}

@@ -148,3 +148,29 @@ def test_rar_without_backend_says_how_to_extract_by_hand(tmp_path, monkeypatch) 
     f.write_bytes(b"Rar!\x1a\x07\x01\x00" + b"\0" * 100)
     with pytest.raises(ArchiveError, match="by hand.*--from DIR"):
         extract(f, tmp_path / "out")
+
+
+def test_extraction_made_before_the_record_is_adopted_without_rewriting(tmp_path) -> None:
+    import json
+
+    arc = make_zip(tmp_path / "a.zip")
+    out = tmp_path / "out"
+    files = extract(arc, out)
+    (out / ".eventkit-extracted.json").unlink()  # as an older eventkit left it: one record per archive
+    legacy = out / ".eventkit-extracted-a.zip.json"
+    legacy.write_text(json.dumps({"archive": "a.zip", "archive_size": arc.stat().st_size, "members": 2}))
+    mtimes = [f.stat().st_mtime_ns for f in files]
+    assert extract(arc, out) == files
+    assert [f.stat().st_mtime_ns for f in files] == mtimes
+    assert not legacy.exists()
+    assert json.loads((out / ".eventkit-extracted.json").read_text())["archives"]["a.zip"]["state"] == "complete"
+
+
+def test_same_archive_again_is_not_hashed_again(tmp_path, monkeypatch) -> None:
+    from eventkit.datasets import archives
+
+    arc = make_tar(tmp_path / "a.tar.gz")
+    out = tmp_path / "out"
+    extract(arc, out)
+    monkeypatch.setattr(archives, "_sha256", lambda p: pytest.fail("hashed again"))
+    extract(arc, out)  # same size, mtime and inode: the recorded hash is used
