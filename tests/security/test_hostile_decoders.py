@@ -6,6 +6,9 @@ Every hostile file is built here. What is checked:
   unterminated ``.npy`` header, a non-ASCII digit in an AEDAT 4 stream name or an EVT 2.0 width)
   and the backstop in :func:`eventkit.read_events` that turns library exceptions into DecodeError
   while our own bugs (TypeError...) stay visible;
+* hostile AEDAT 4 info XML (billion laughs, an external entity naming /etc/passwd) is a DecodeError;
+* HDF5 / MAT 7.3 files whose data lives in other files of the disk (external links, external or
+  virtual storage) are refused, the other file untouched;
 * events outside the sensor a file declares (ASL-DVS ``.mat``, SHD ``.h5``) are refused;
 * event-count bombs (a deflated ``.npz``, HDF5 fill-value datasets, a MAT 7.3 of fill values, a
   Zstandard AEDAT 4 packet) are refused before allocation, at default limits, with a message
@@ -246,6 +249,29 @@ def test_aedat4_stream_named_with_a_superscript_digit_is_not_a_stream(tmp_path: 
     path.write_bytes(aedat4_bytes(packets_of(ev, [50]), streams, LZ4))
     got = eventkit.read_events(path)
     assert all((got[k] == ev[k]).all() for k in "txyp")
+
+
+_LAUGHS = (
+    b'<?xml version="1.0"?><!DOCTYPE l [<!ENTITY l0 "lollollollollollollollollollol">'
+    + b"".join(b'<!ENTITY l%d "%s">' % (i, b"&l%d;" % (i - 1) * 10) for i in range(1, 10))
+    + b']><dv version="2.0"><node name="outInfo">&l9;</node></dv>'
+)
+_EXTERNAL = (
+    b'<?xml version="1.0"?><!DOCTYPE x [<!ENTITY e SYSTEM "file:///etc/passwd">]><dv version="2.0">'
+    b'<node name="0" path="/outInfo/0/"><attr key="typeIdentifier" type="string">&e;</attr></node></dv>'
+)
+
+
+@pytest.mark.parametrize("xml", [_LAUGHS, _EXTERNAL], ids=["billion_laughs", "external_entity"])
+def test_aedat4_hostile_info_xml_is_a_decode_error(tmp_path: Path, xml: bytes) -> None:
+    from tests.eventkit.io.test_aedat4 import LZ4, flatbuffer
+
+    hdr = flatbuffer([("<i", LZ4), ("<q", -1), ("ref", lambda b: b.string(xml))], b"IOHE", size_prefixed=False)
+    path = tmp_path / "x.aedat4"
+    path.write_bytes(b"#!AER-DAT4.0\r\n" + struct.pack("<i", len(hdr)) + hdr)
+    with pytest.raises(DecodeError) as err:
+        eventkit.read_events(path)
+    assert err.value.path == str(path) and "XML" in err.value.reason and "root:" not in str(err.value)
 
 
 @pytest.mark.parametrize("line", [b"% format EVT2;width=\xc2\xb2;height=480\n", b"% width \xc2\xb2\n% height 4\n"])
