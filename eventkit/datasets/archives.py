@@ -372,7 +372,9 @@ def extract(
         return [out / n for n in entry["files"]]
     listing = _scan(src)  # vets every member before a single byte is written
     files = {m.name: m.size for m in listing.members if not m.is_dir}
-    dirs = [m.name for m in listing.members if m.is_dir]
+    # folders, including those only implied by file paths: an update removes the ones left empty
+    dirs = sorted({m.name for m in listing.members if m.is_dir}
+                  | {"/".join(n.split("/")[:i]) for n in files for i in range(1, n.count("/") + 1)})
     paths = [out / n for n in files]
     if same and set(entry["files"]) == set(files):
         todo = [n for n, s in files.items() if not _complete(out / n, s)]  # repair: same version, some files lost

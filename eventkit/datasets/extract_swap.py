@@ -165,6 +165,8 @@ def install(dest: Path, tmp: Path, name: str, key: str, stat_sig: list[int], fil
     for rel in todo:
         tree.make(rel.rpartition("/")[0])
         target = dest / rel
+        if target.is_dir() and not target.is_symlink() and not any(target.iterdir()):
+            target.rmdir()  # an empty folder (the old version's, now a file): nothing to keep
         if os.path.lexists(target) and (rel not in ours or target.is_symlink() or not target.is_file()):
             aside.append(move_aside(target))
         with writing(target):

@@ -69,6 +69,10 @@ def test_new_version_leaves_no_stale_member_and_keeps_user_files(tmp_path) -> No
                          "DvsGesture/my_notes.txt": b"mine", "other/o.txt": b"o"}
     assert [p.read_bytes() for p in other] == [b"o"]
     assert not [p for p in out.iterdir() if p.name.startswith((".eventkit-tmp", ".eventkit-trash"))]
+    make_tar(arc, [("Renamed/labels.csv", b"c,3\n")])  # a version with another folder: the old one goes
+    extract(arc, out)
+    assert sorted(p.relative_to(out).as_posix() for p in out.rglob("*") if not p.name.startswith(".")) == [
+        "DvsGesture", "DvsGesture/my_notes.txt", "Renamed", "Renamed/labels.csv", "other", "other/o.txt"]
 
 
 def test_damaged_new_version_leaves_previous_version_whole(tmp_path) -> None:
