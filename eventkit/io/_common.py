@@ -269,6 +269,11 @@ def decode_limits(max_events: int | None = None, max_expand_ratio: float | None 
         _LIMITS.reset(token)
 
 
+def allowed_bytes(path: str) -> int:
+    """The decoded bytes ``path`` may declare under the limits in force (see :func:`check_declared`)."""
+    return int(max(MIN_DECLARED_BYTES, current_limits().max_expand_ratio * os.path.getsize(path)))
+
+
 def check_declared(path: str, events: int, nbytes: int = 0, what: str = "the file") -> None:
     """Refuse a file whose declared sizes would decode to far more data than it holds.
 

@@ -44,7 +44,7 @@ import zstandard
 
 from ..errors import DecodeError
 from ..events import EVENT_DTYPE, EventArray, SensorSize
-from ._common import alloc, check_declared, check_file, trim
+from ._common import allowed_bytes, alloc, check_declared, check_file, trim
 from ._format import EventFormat
 
 __all__ = ["read_aedat4", "aedat4_sensor", "aedat4_streams", "AedatStream", "FORMAT"]
@@ -307,24 +307,32 @@ def aedat4_sensor(path: str | os.PathLike[str]) -> SensorSize | None:
 # --------------------------------------------------------------------------------------------
 
 
-def _decompress_none(data: bytes) -> bytes:
+class _TooLarge(ValueError):
+    """A payload that decompresses (or says it does) to more than the cap; ``size`` is what it claims."""
+
+    def __init__(self, size: int, cap: int) -> None:
+        super().__init__(f"payload decompresses to {size} bytes or more, above the cap of {cap} bytes")
+        self.size = size
+
+
+def _decompress_none(data: bytes, cap: int = _MAX_PACKET_BYTES) -> bytes:
     return data
 
 
-def _decompress_lz4(data: bytes) -> bytes:
+def _decompress_lz4(data: bytes, cap: int = _MAX_PACKET_BYTES) -> bytes:
     info = lz4.frame.get_frame_info(data)
-    if info["content_size"] > _MAX_PACKET_BYTES:
-        raise ValueError(f"LZ4 frame claims {info['content_size']} decompressed bytes")
-    return lz4.frame.decompress(data)
+    if info["content_size"] > cap:
+        raise _TooLarge(int(info["content_size"]), cap)
+    return lz4.frame.decompress(data)  # LZ4 expands at most ~255x: bounded by the packet's size
 
 
 _ZSTD = zstandard.ZstdDecompressor()
 
 
-def _decompress_zstd(data: bytes) -> bytes:
+def _decompress_zstd(data: bytes, cap: int = _MAX_PACKET_BYTES) -> bytes:
     size = zstandard.frame_content_size(data)
-    if size > _MAX_PACKET_BYTES:
-        raise ValueError(f"Zstandard frame claims {size} decompressed bytes")
+    if size > cap:
+        raise _TooLarge(int(size), cap)
     if size >= 0:
         return _ZSTD.decompress(data)
     # No content size in the frame header (DV always writes it): stream the frame in small input
@@ -337,8 +345,8 @@ def _decompress_zstd(data: bytes) -> bytes:
     for i in range(0, len(data), step):
         chunk = dobj.decompress(data[i : i + step])
         total += len(chunk)
-        if total > _MAX_PACKET_BYTES:
-            raise ValueError("Zstandard frame decompresses to more than 1 GiB")
+        if total > cap:
+            raise _TooLarge(total, cap)
         parts.append(chunk)
         if dobj.eof:
             if i + step < len(data) or dobj.unused_data:
@@ -349,7 +357,7 @@ def _decompress_zstd(data: bytes) -> bytes:
     return b"".join(parts)
 
 
-_DECOMPRESS: tuple[Callable[[bytes], bytes], ...] = (
+_DECOMPRESS: tuple[Callable[..., bytes], ...] = (
     _decompress_none,
     _decompress_lz4,
     _decompress_lz4,
@@ -432,7 +440,7 @@ def _expected_events(path: str, f, hdr: _Header, sid: int) -> int:
     f.seek(hdr.table_pos)
     raw = f.read(size)
     try:
-        buf = _DECOMPRESS[hdr.compression](raw)
+        buf = _DECOMPRESS[hdr.compression](raw, min(_MAX_PACKET_BYTES, allowed_bytes(path)))
         base = _fb_base(buf, b"FTAB")
         table, vt, vt_size = _fb_table(buf, base)
         pos = _fb_field(buf, table, vt, vt_size, 0, 4)
@@ -564,6 +572,7 @@ def read_aedat4(path: str | os.PathLike[str], stream: int | None = None) -> Even
         seek = f.seek
         unpack = _PACKET_HEADER.unpack
         decompress = _DECOMPRESS[hdr.compression]
+        cap = min(_MAX_PACKET_BYTES, allowed_bytes(p))  # per packet: no more than the file may declare
         sid = st.id
         off = hdr.data_start
         while off < end:
@@ -589,7 +598,10 @@ def read_aedat4(path: str | os.PathLike[str], stream: int | None = None) -> Even
             if len(payload) != size:
                 raise DecodeError(p, f"file ends inside a packet ({len(payload)} of {size} bytes)", off)
             try:
-                data = decompress(payload)
+                data = decompress(payload, cap)
+            except _TooLarge as e:  # a decompression bomb: refused with how to raise the limit
+                check_declared(p, n + e.size // _EVENT_BYTES, e.size, f"the packet at byte {off}")
+                raise _codec_error(p, hdr.compression, e, f"packet of stream {psid}", off) from None
             except Exception as e:  # RuntimeError, ZstdError, ValueError, MemoryError ...
                 raise _codec_error(p, hdr.compression, e, f"packet of stream {psid}", off) from None
             words = _event_words(p, data, off)

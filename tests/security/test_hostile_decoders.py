@@ -503,17 +503,17 @@ def test_mat_bombs_are_refused(tmp_path: Path) -> None:
 
 
 def test_zstd_aedat4_packet_bomb_is_refused(tmp_path: Path) -> None:
-    from tests.eventkit.io.test_aedat4 import ZSTD, aedat4_bytes, event_packet
+    from tests.eventkit.io.test_aedat4 import ZSTD, aedat4_bytes, flatbuffer
 
-    n = 6_000_000
-    zeros = np.zeros(n, np.int64)
+    n = 5_500_000  # 88 MB of zero events (inside the sensor) in one packet of a 3 kB file
+    packet = flatbuffer([("ref", lambda b: b.vector(n, bytes(16 * n)))], b"EVTS")
     path = tmp_path / "bomb.aedat4"
-    path.write_bytes(aedat4_bytes([(0, event_packet(zeros, zeros, zeros, zeros))], {0: ("EVTS", (64, 48))}, ZSTD,
-                                  table=False))  # fmt: skip
+    path.write_bytes(aedat4_bytes([(0, packet)], {0: ("EVTS", (64, 48))}, ZSTD, table=False))
     assert path.stat().st_size < 100_000
     with pytest.raises(DecodeError) as err:
         eventkit.read_events(path)
-    assert str(path) in str(err.value) and "decompression bomb" in str(err.value)
+    assert str(path) in str(err.value) and "decompression bomb" in str(err.value) and "packet at byte" in str(err.value)
+    assert eventkit.read_events(path, max_expand_ratio=1e6).size == n  # a genuine file: raise the limit
 
 
 def test_limits_from_the_environment(tmp_path: Path, monkeypatch) -> None:
