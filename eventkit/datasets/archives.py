@@ -105,6 +105,9 @@ def _safe_name(archive: Path, name: str) -> str:
     parts = [p for p in PurePosixPath(norm).parts if p not in ("", ".")]
     if ".." in parts:
         raise UnsafeArchiveError(f"{archive}: member {name!r} climbs out with '..'; refusing to extract anything")
+    if any(p.startswith(".eventkit-") for p in parts):  # our records, temporary and trash folders
+        raise UnsafeArchiveError(f"{archive}: member {name!r} uses a name eventkit reserves for its own "
+                                 f"bookkeeping (.eventkit-*); refusing to extract anything")
     if any(len(p.encode("utf-8", "surrogateescape")) > _NAME_MAX for p in parts):
         raise ArchiveError(f"{archive}: member {name!r} has a name part over {_NAME_MAX} bytes; "
                            f"no common filesystem can hold it")

@@ -162,6 +162,9 @@ def _link_into(src: Path, dst: Path) -> None:
     deleted.
     """
     xdir = dst.parent
+    if dst.name.startswith(".eventkit-"):
+        raise ManifestError(f"file {dst.name!r}: names starting with '.eventkit-' are reserved for eventkit's "
+                            f"own records; rename the file in the manifest")
     rec = load_record(xdir)
     if os.path.lexists(dst):
         if dst.is_file() and os.path.samefile(src, dst):

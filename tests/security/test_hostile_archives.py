@@ -244,6 +244,8 @@ def test_7z_and_rar_members_are_vetted_like_tar_and_zip(tmp_path, monkeypatch, k
     ("fifo", (stat.S_IFIFO | 0o644) << 16),
     ("..\\..\\evil.txt", 0),
     ("sub\\..\\..\\evil.txt", 0),
+    (".eventkit-extracted.json", 0),  # would replace our record of what is ours
+    ("MINI/a/.eventkit-tmp-a.zip-0123456789abcdef/x", 0),
 ])
 def test_zip_links_specials_and_backslash_escapes_refused(tmp_path, name, attr) -> None:
     arc = tmp_path / "a.zip"
