@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import numba
 import numpy as np
 
-from ..errors import DecodeError
+from ..errors import DecodeError, EventkitError
 from ..events import EVENT_DTYPE, EventArray
 
 # Decoders read the payload in slices of this many bytes so that peak memory stays close to
@@ -224,6 +224,10 @@ class DecodeLimits:
 _LIMITS: contextvars.ContextVar[DecodeLimits | None] = contextvars.ContextVar("eventkit_decode_limits", default=None)
 
 
+class DecodeLimitError(EventkitError, ValueError):
+    """A decode limit (keyword or environment variable) that is not a positive number."""
+
+
 def _env_number(name: str, cast):
     raw = os.environ.get(name, "").strip()
     if not raw:
@@ -231,9 +235,9 @@ def _env_number(name: str, cast):
     try:
         value = cast(raw)
     except ValueError:
-        raise ValueError(f"environment variable {name}={raw!r} is not a number") from None
+        raise DecodeLimitError(f"environment variable {name}={raw!r} is not a number; unset it or give one") from None
     if not value > 0:
-        raise ValueError(f"environment variable {name}={raw!r} must be > 0")
+        raise DecodeLimitError(f"environment variable {name}={raw!r} must be > 0")
     return value
 
 
@@ -257,7 +261,7 @@ def decode_limits(max_events: int | None = None, max_expand_ratio: float | None 
     base = current_limits()
     for name, v in (("max_events", max_events), ("max_expand_ratio", max_expand_ratio)):
         if v is not None and (isinstance(v, bool) or not isinstance(v, (int, float)) or not v > 0):
-            raise ValueError(f"{name}={v!r}: expected a positive number")
+            raise DecodeLimitError(f"{name}={v!r}: expected a positive number")
     limits = DecodeLimits(
         base.max_expand_ratio if max_expand_ratio is None else float(max_expand_ratio),
         base.max_events if max_events is None else int(max_events),
@@ -337,7 +341,9 @@ LIBRARY_ERRORS: tuple[type[BaseException], ...] = (
 _FS_ERRORS = (FileNotFoundError, PermissionError, IsADirectoryError, NotADirectoryError)
 
 
-def library_error(path: str, err: BaseException, what: str = "corrupt or truncated file", offset: int | None = None) -> DecodeError:
+def library_error(
+    path: str, err: BaseException, what: str = "corrupt or truncated file", offset: int | None = None
+) -> DecodeError:
     """A DecodeError for an exception a library raised on the bytes of ``path``."""
     detail = str(err).strip() or "no detail"
     kind = type(err)

@@ -521,11 +521,15 @@ def test_limits_from_the_environment(tmp_path: Path, monkeypatch) -> None:
     monkeypatch.setenv("EVENTKIT_MAX_EVENTS", "100")
     with pytest.raises(DecodeError) as err:
         eventkit.read_events(path)
-    assert "declared 300 events, more than the limit of 100" in str(err.value) and "EVENTKIT_MAX_EVENTS" in str(err.value)
+    msg = str(err.value)
+    assert "declared 300 events, more than the limit of 100" in msg and "EVENTKIT_MAX_EVENTS" in msg
     assert eventkit.read_events(path, max_events=300).size == 300  # the keyword wins
     monkeypatch.setenv("EVENTKIT_MAX_EVENTS", "lots")
-    with pytest.raises(ValueError, match="EVENTKIT_MAX_EVENTS"):
+    with pytest.raises(eventkit.EventkitError, match="EVENTKIT_MAX_EVENTS"):
         eventkit.read_events(path)
+    monkeypatch.delenv("EVENTKIT_MAX_EVENTS")
+    with pytest.raises(eventkit.EventkitError, match="max_expand_ratio"):
+        eventkit.read_events(path, max_expand_ratio=-1)
 
 
 def test_real_samples_pass_at_default_limits() -> None:
