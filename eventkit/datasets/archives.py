@@ -26,7 +26,6 @@ import contextlib
 import gzip
 import hashlib
 import json
-import logging
 import lzma
 import os
 import re
@@ -43,8 +42,6 @@ from .extract_guard import ExpandLimits, check_expansion, copy_member, reading, 
 from .extract_swap import install, load_record, save_record
 
 __all__ = ["archive_kind", "extract", "list_members", "Member", "ExpandLimits"]
-
-log = logging.getLogger("eventkit")
 
 _MAGIC = (
     (b"PK\x03\x04", "zip"),
@@ -259,7 +256,8 @@ def _scan_other(p: Path, kind: str) -> _Listing:
                     col.add(name, int(getattr(e, "uncompressed", 0) or 0), _flag(e, "is_directory"), name)
             else:
                 for i in arc.infolist():
-                    if (_flag(i, "is_symlink") or getattr(i, "file_redir", None) or not _mode_ok(getattr(i, "mode", None))
+                    if (_flag(i, "is_symlink") or getattr(i, "file_redir", None)
+                            or not _mode_ok(getattr(i, "mode", None))
                             or not (_flag(i, "is_dir") or _flag(i, "is_file"))):
                         raise _unsafe_type(p, i.filename, "a link (symbolic, hard or a file copy), device or fifo")
                     col.add(i.filename, int(i.file_size), _flag(i, "is_dir"), i)

@@ -78,7 +78,7 @@ class ExpandLimits:
 
     @classmethod
     def resolve(cls, max_bytes: int | str | None = None, max_ratio: float | str | None = None) -> "ExpandLimits":
-        """Explicit values first, then ``$EVENTKIT_MAX_EXPAND_BYTES`` / ``$EVENTKIT_MAX_EXPAND_RATIO``, then defaults."""
+        """Explicit values first, then the environment, else defaults."""
         b = max_bytes if max_bytes is not None else os.environ.get(ENV_BYTES) or None
         r = max_ratio if max_ratio is not None else os.environ.get(ENV_RATIO) or None
         try:
@@ -115,9 +115,10 @@ def check_expansion(archive: Path, members, archive_size: int, limits: ExpandLim
         raise _too_large(archive, big.name, f"and the others expand to {_fmt(total)} in all",
                          _fmt(limits.max_bytes), _HOW_BYTES)
     for m in files:
-        if m.compressed is not None and m.size > limits.ratio_floor and m.size > limits.max_ratio * max(m.compressed, 1):
-            raise _too_large(archive, m.name, f"expands from {_fmt(m.compressed)} to {_fmt(m.size)} "
-                             f"(ratio {m.size / max(m.compressed, 1):.0f})", f"ratio {limits.max_ratio:g}", _HOW_RATIO)
+        packed = None if m.compressed is None else max(m.compressed, 1)
+        if packed is not None and m.size > limits.ratio_floor and m.size > limits.max_ratio * packed:
+            raise _too_large(archive, m.name, f"expands from {_fmt(packed)} to {_fmt(m.size)} "
+                             f"(ratio {m.size / packed:.0f})", f"ratio {limits.max_ratio:g}", _HOW_RATIO)
     if total > limits.ratio_floor and total > limits.max_ratio * max(archive_size, 1):
         big = max(files, key=lambda m: m.size)
         raise _too_large(archive, big.name, f"and the others expand from {_fmt(archive_size)} to {_fmt(total)} "
