@@ -418,12 +418,13 @@ def test_download_with_climbing_nested_glob_is_refused_before_any_write(tmp_path
         third = (f'name = "outer.zip"\nurls = ["{url}"]\nsize = {len(body)}\n'
                  f'sha256 = "{hashlib.sha256(body).hexdigest()}"\narchive = "zip"\n'
                  'nested = { glob = "../../../victim/*.zip", into = "here" }')
-        p = tmp_path / "evil.toml"
-        p.write_text(TEMPLATE.format(top="", samples=SAMPLES, third=third), encoding="utf-8")
-        res = CliRunner().invoke(main, ["download", "--manifest", str(p), "--root", str(root)])
+        p = tmp_path / "evil.toml"  # the outer archive is its only file: nothing else stops the attack
+        p.write_text(TEMPLATE.split("[[files]]")[0].format(top="", samples=SAMPLES) + "[[files]]\n" + third,
+                     encoding="utf-8")
+        res = CliRunner().invoke(main, ["download", "--manifest", str(p), "--root", str(root), "--quiet"])
     assert res.exit_code == 1, res.output
     assert res.output.startswith("Error: ") and "Traceback" not in res.output
-    assert "files[2].nested.glob" in res.output and str(p) in res.output
+    assert "files[0].nested.glob" in res.output and str(p) in res.output
     assert route.requests == []  # refused when read: nothing was even fetched
     assert not root.exists()
     assert {p.name: p.read_bytes() for p in victim.iterdir()} == before
