@@ -7,8 +7,8 @@ caches each shard's index and reads a chunk with one ``pread``; any other layout
 and the caller uses Zarr.
 
 It verifies what Zarr verifies, and a little more: the index's crc32c (``google_crc32c``, the
-implementation Zarr's ``crc32c`` codec uses), every offset and length inside the file, and the
-decoded size of each chunk. An index is checked once per shard file (cached by path, size and
+implementation Zarr's ``crc32c`` codec uses), each chunk's own crc32c where the store has one,
+every offset and length inside the file, and the decoded size of each chunk. An index is checked once per shard file (cached by path, size and
 mtime), so a sample read costs one ``stat`` and one ``pread`` as before. Damage raises
 :class:`~.integrity.ChunkDamage` (the reader adds store, split and sample). Paths are built from
 the array folder and integers only, never from strings found in metadata.
@@ -32,6 +32,7 @@ from .integrity import ChunkDamage
 _EMPTY = np.iinfo(np.uint64).max
 _BLOSC_HEADER = struct.Struct("<BBBBIII")  # version, versionlz, flags, typesize, nbytes, blocksize, cbytes
 _BLOSC, _ZSTD = numcodecs.Blosc(), numcodecs.Zstd()
+_CRC32C_RESIDUE = 0x48674BC7  # crc32c(data + le32(crc32c(data))) for any data
 
 
 def _blosc(raw: bytes, out: np.ndarray) -> None:
@@ -76,10 +77,16 @@ class ShardReader:
     all_stored
         The writer stored every chunk, zeros included: a missing shard file or chunk is damage.
         Older stores leave all-zero chunks out, which then read as zeros.
+    checksum
+        Each chunk ends in its crc32c (inner codecs ``bytes, <compressor>, crc32c``; stores
+        written since the integrity checks), verified before decoding.
     """
 
-    def __init__(self, array_dir: Path, decode: Any, meta: dict[str, Any], all_stored: bool = False) -> None:
+    def __init__(
+        self, array_dir: Path, decode: Any, meta: dict[str, Any], all_stored: bool = False, checksum: bool = False
+    ) -> None:  # fmt: skip
         self.dir = array_dir
+        self.checksum = checksum
         self.decode = decode
         self.s = int(meta["_shard"])
         self.chunk_shape = tuple(int(x) for x in meta["codecs"][0]["configuration"]["chunk_shape"][1:])
@@ -99,8 +106,9 @@ class ShardReader:
             ok = (
                 sharding["name"] == "sharding_indexed" and cfg.get("index_location", "end") == "end"
                 and [c["name"] for c in cfg["index_codecs"]] == ["bytes", "crc32c"]
-                and len(inner) == 2 and inner[0]["name"] == "bytes" and inner[0].get("configuration", {}).get("endian", "little") == "little"
+                and len(inner) in (2, 3) and inner[0]["name"] == "bytes" and inner[0].get("configuration", {}).get("endian", "little") == "little"
                 and inner[1]["name"] in _DECODERS and cfg["chunk_shape"][0] == 1
+                and (len(inner) == 2 or inner[2]["name"] == "crc32c")
                 and meta["chunk_key_encoding"] == {"name": "default", "configuration": {"separator": "/"}}
                 and meta["data_type"] in ("uint8", "uint16", "uint32", "int16", "int32", "float32", "float64")
                 and meta["fill_value"] == 0
@@ -113,7 +121,7 @@ class ShardReader:
             if not (isinstance(s, int) and 0 < s <= 1 << 20):
                 return None
             meta["_shard"] = s
-            return cls(array_dir, _DECODERS[inner[1]["name"]], meta, all_stored)
+            return cls(array_dir, _DECODERS[inner[1]["name"]], meta, all_stored, checksum=len(inner) == 3)
         except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError):
             return None  # unusual or damaged metadata: Zarr reads it (and complains in its own words)
 
@@ -162,6 +170,10 @@ class ShardReader:
             os.close(fd)
         if len(raw) != nbytes:
             raise ChunkDamage(path, f"chunk {j} is cut short ({len(raw)} of {nbytes} bytes): the file changed")
+        if self.checksum:  # crc32c over data + its own crc is a constant: no slice copy to check it
+            if nbytes < 4 or google_crc32c.value(raw) != _CRC32C_RESIDUE:
+                raise ChunkDamage(path, f"chunk {j}'s checksum (crc32c) does not match: its bytes are damaged")
+            raw = memoryview(raw)[:-4]
         if out is None:
             out = np.empty(self.chunk_shape, self.dtype)  # writable, so torch.from_numpy takes it as is
         try:

@@ -14,6 +14,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import zarr
 from zarr.abc.codec import BytesBytesCodec
+from zarr.codecs import Crc32cCodec
 
 from ..events import EVENT_DTYPE, SensorSize, validate_events
 from ._common import LockedWriter, open_root, prepare_root, require_array
@@ -30,7 +31,7 @@ from .integrity import (
     read_chunked,
 )
 from .layout import FORMAT_VERSION, default_compressor
-from .writer import STORE_EVERY_CHUNK, _lock
+from .writer import SMALL_CODEC, STORE_EVERY_CHUNK, _lock
 
 __all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store",
            "open_event_store_writer"]
@@ -91,10 +92,10 @@ def create_event_store(
         for split, n in layout["splits"].items():
             g = root.require_group(split)
             s = samples_per_block
-            require_array(g, "counts", shape=(n,), dtype="int64", chunks=(s,), fill_value=0)
-            require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1)
-            require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="")
-            require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0)
+            require_array(g, "counts", shape=(n,), dtype="int64", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
+            require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1, compressors=SMALL_CODEC)
+            require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="", compressors=SMALL_CODEC)
+            require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
             g.require_group("events")
         return EventStoreWriter(path, root, held, compressor)
     except BaseException:
@@ -150,7 +151,8 @@ class EventStoreWriter(LockedWriter):
             if name in bg:
                 del bg[name]  # the event count may differ from a killed earlier attempt
             chunk = max(1, min(EVENT_CHUNK, cat.size))
-            bg.create_array(name, data=np.ascontiguousarray(cat[name]), chunks=(chunk,), compressors=self._compressor,
+            bg.create_array(name, data=np.ascontiguousarray(cat[name]), chunks=(chunk,),
+                            compressors=(self._compressor, Crc32cCodec()),
                             config=STORE_EVERY_CHUNK)
         arr["counts"][sl] = np.array([e.size for e in evs], dtype=np.int64)
         arr["labels"][sl] = np.array([int(s[1]) for s in samples], dtype=np.int64)

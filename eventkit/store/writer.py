@@ -20,6 +20,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import zarr
 from zarr.abc.codec import BytesBytesCodec
+from zarr.codecs import Crc32cCodec, ZstdCodec
 
 from ..events import SensorSize
 from ._common import LockedWriter, prepare_root, require_array
@@ -33,6 +34,9 @@ __all__ = ["SampleRecord", "StoreWriter", "create_store", "open_store_writer"]
 #: Zarr leaves chunks equal to the fill value out; eventkit stores them, so a reader can tell a
 #: deleted chunk from a zero one (root attr ``chunks_stored: "all"``).
 STORE_EVERY_CHUNK = {"write_empty_chunks": True}
+#: The per-sample arrays' codec: Zarr's default zstd, with zstd's content checksum so a flipped byte
+#: is an error rather than another label. Frame chunks end in a crc32c (``Crc32cCodec``) likewise.
+SMALL_CODEC = ZstdCodec(level=0, checksum=True)
 
 
 class SampleRecord(NamedTuple):
@@ -146,13 +150,13 @@ def create_store(
             s = samples_per_shard
             require_array(
                 g, "frames", shape=(n, t_max, *inner), dtype=dtype, chunks=(1, t_max, *inner),
-                shards=(s, t_max, *inner), compressors=compressor, fill_value=0,
+                shards=(s, t_max, *inner), compressors=(compressor, Crc32cCodec()), fill_value=0,
                 dimension_names=("sample", "time", "polarity", "y", "x"),
             )  # fmt: skip
-            require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1)
-            require_array(g, "lengths", shape=(n,), dtype="int64", chunks=(s,), fill_value=0)
-            require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="")
-            require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0)
+            require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1, compressors=SMALL_CODEC)
+            require_array(g, "lengths", shape=(n,), dtype="int64", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
+            require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="", compressors=SMALL_CODEC)
+            require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
         return StoreWriter(path, root, held)
     except BaseException:
         if held is not None:

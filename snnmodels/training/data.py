@@ -19,6 +19,8 @@ import numpy as np
 import torch
 
 import eventkit
+from eventkit.store.errors import StoreCorruptError
+from eventkit.store.integrity import unwrap_worker_error
 
 __all__ = ["StoreInfo", "store_info", "FrameBatches", "store_batches", "PRELOAD_LIMIT"]
 
@@ -52,7 +54,8 @@ class StoreInfo:
 
 
 def store_info(path: str | os.PathLike[str]) -> StoreInfo:
-    """Open the frame store at ``path`` and describe it (raises eventkit's store errors)."""
+    """Open the frame store at ``path`` and describe it (raises eventkit's store errors:
+    ``StoreCorruptError`` for damaged metadata or per-sample arrays; damaged frames raise it when read)."""
     store = eventkit.open_store(Path(path).expanduser())
     split = next(iter(store))
     _, _, p, h, w = store[split].frames.shape
@@ -172,8 +175,11 @@ class FrameBatches:
         loader = DataLoader(ds, batch_size=self.batch_size, sampler=order.tolist(), collate_fn=collate,
                             num_workers=self.num_workers, drop_last=self.drop_last,
                             persistent_workers=False)
-        for x, y, lengths in loader:
-            yield x[: self.T], y, lengths.clamp(max=self.T)
+        try:
+            for x, y, lengths in loader:
+                yield x[: self.T], y, lengths.clamp(max=self.T)
+        except StoreCorruptError as exc:  # from a worker: its message carries the worker's traceback
+            raise unwrap_worker_error(exc) from None
 
 
 def store_batches(path: str | os.PathLike[str], split: str, **kwargs) -> FrameBatches:
