@@ -31,7 +31,7 @@ from dataclasses import dataclass
 from http.server import SimpleHTTPRequestHandler, ThreadingHTTPServer
 from pathlib import Path
 
-from snnmodels.errors import SnnmodelsError
+from snnmodels.errors import ConfigError, SnnmodelsError
 
 __all__ = ["DemoSettings", "DEFAULT", "QUICK", "run_demo", "serve_directory"]
 
@@ -90,11 +90,41 @@ def _eventkit(*args: str) -> None:
         )
 
 
+#: Written into ``out`` by the demo: only then are ``out``'s demo sub-folders the demo's to remove.
+DEMO_MARKER = ".snnmodels-demo"
+DEMO_FOLDERS = ("mirror", "data", "run", "mirror_src")
+
+
+def clear_demo_folders(out: Path) -> None:
+    """Remove an earlier demo run's folders under ``out``; never a folder the demo did not make.
+
+    Raises
+    ------
+    ConfigError
+        ``out`` holds ``mirror/``, ``data/``, ``run/`` or ``mirror_src/`` but no demo marker (a
+        user's own folders): nothing is removed.
+    """
+    present = [out / name for name in DEMO_FOLDERS if (out / name).exists() or (out / name).is_symlink()]
+    if present and not (out / DEMO_MARKER).is_file():
+        raise ConfigError(
+            f"{out}: already holds {', '.join(p.name + '/' for p in present)} that the demo did not make; "
+            f"they will not be removed: choose another --out (an empty or new folder)"
+        )
+    for d in present:
+        if d.is_symlink() or not d.is_dir():
+            d.unlink()  # a link is removed, never what it points to
+        else:
+            shutil.rmtree(d)
+    out.mkdir(parents=True, exist_ok=True)
+    (out / DEMO_MARKER).write_text("made by `snnmodels demo`; its mirror/, data/ and run/ are removed on a re-run\n")
+
+
 def run_demo(out: str | os.PathLike[str] = "out/demo", *, epochs: int | None = None, quick: bool = False,
              settings: DemoSettings | None = None) -> dict[str, object]:
     """Run the demo (see the module docstring); return accuracy, timings and output paths.
 
-    A re-run starts from scratch: ``out/mirror``, ``out/data`` and ``out/run`` are removed first.
+    A re-run starts from scratch: ``out/mirror``, ``out/data`` and ``out/run`` are removed first,
+    but only when ``out`` holds the demo's marker file (:func:`clear_demo_folders`).
     """
     from eventkit.datasets.mirror import mirror_manifest_text, pack_tree
     from eventkit.datasets.registry import get_manifest
@@ -106,8 +136,7 @@ def run_demo(out: str | os.PathLike[str] = "out/demo", *, epochs: int | None = N
         s = DemoSettings(**{**s.__dict__, "epochs": epochs})
     out = Path(out).resolve()
     mirror, root, run = out / "mirror", out / "data", out / "run"
-    for d in (mirror, root, run):
-        shutil.rmtree(d, ignore_errors=True)
+    clear_demo_folders(out)
     t_start = time.perf_counter()
     steps: dict[str, float] = {}
 
