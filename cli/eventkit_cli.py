@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from pathlib import Path
 
 import click
@@ -48,6 +49,17 @@ def _fmt_count(n: float) -> str:
         if abs(n) >= div:
             return f"{n / div:.2f} {unit}"
     return f"{n:.0f} "
+
+
+def _export_decode_limits(max_events: int | None, max_decode_ratio: float | None) -> None:
+    """Put the decode limits in the environment: worker processes of a local conversion inherit it.
+
+    (Workers of an external Dask cluster read their own environment: set the variables there.)
+    """
+    if max_events is not None:
+        os.environ["EVENTKIT_MAX_EVENTS"] = str(max_events)
+    if max_decode_ratio is not None:
+        os.environ["EVENTKIT_MAX_DECODE_RATIO"] = repr(float(max_decode_ratio))
 
 
 @main.command()
@@ -175,9 +187,12 @@ def list_cmd(root: Path | None) -> None:
 @click.option("--max-expand-ratio", type=click.FloatRange(min=1.0), default=None, envvar="EVENTKIT_MAX_EXPAND_RATIO",
               help="Most uncompressed/compressed ratio before an archive is refused as a bomb "
                    "(default 100; env EVENTKIT_MAX_EXPAND_RATIO).")
+@click.option("--stall-timeout", type=click.FloatRange(min=0.1), default=None, envvar="EVENTKIT_STALL_TIMEOUT",
+              metavar="SECONDS", help="Abandon and resume a download that receives (almost) nothing for this long "
+                                      "(default 60; env EVENTKIT_STALL_TIMEOUT).")
 @user_errors
 def download(name: str | None, root: Path | None, manifest_file: Path | None, quiet: bool,
-             max_expand_bytes: str | None, max_expand_ratio: float | None) -> None:
+             max_expand_bytes: str | None, max_expand_ratio: float | None, stall_timeout: float | None) -> None:
     """Download (or generate), verify and extract a dataset.
 
     Interrupted downloads resume; mirrors are tried in order; a file with a wrong hash is kept
@@ -194,7 +209,7 @@ def download(name: str | None, root: Path | None, manifest_file: Path | None, qu
 
     m = _manifest(name, manifest_file)
     path = download_dataset(m, root, progress=not quiet, max_expand_bytes=max_expand_bytes,
-                            max_expand_ratio=max_expand_ratio)
+                            max_expand_ratio=max_expand_ratio, stall_timeout=stall_timeout)
     click.echo(f"{m.name}: ready in {path}")
 
 
@@ -240,11 +255,16 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
 @click.option("--overwrite", is_flag=True, help="Rebuild a store made with other parameters instead of refusing.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--max-events", type=click.IntRange(min=1), default=None, envvar="EVENTKIT_MAX_EVENTS",
+              help="Refuse a recording that declares more events than this (env EVENTKIT_MAX_EVENTS; default: no cap).")
+@click.option("--max-decode-ratio", type=click.FloatRange(min=1.0), default=None, envvar="EVENTKIT_MAX_DECODE_RATIO",
+              help="Refuse a recording that declares more than this many decoded bytes per file byte, a "
+                   "decompression bomb (default 100; env EVENTKIT_MAX_DECODE_RATIO).")
 @ROOT_OPTION
 @MANIFEST_OPTION
 @user_errors
 def convert(name, frames, split_by, duration, dtype, downsample, binary, events_store, from_dir, out, executor,
-            workers, scheduler, overwrite, quiet, root, manifest_file) -> None:
+            workers, scheduler, overwrite, quiet, max_events, max_decode_ratio, root, manifest_file) -> None:
     """Convert a dataset into a chunked, compressed Zarr frame store (resumable, parallel).
 
     Re-running after an interruption converts only the missing samples. Samples that fail (a
@@ -262,6 +282,7 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     if not events_store and (frames is None) == (duration is None):
         raise click.UsageError("give exactly one of --frames T or --duration US (or --events)")
     m = _manifest(name, manifest_file)
+    _export_decode_limits(max_events, max_decode_ratio)
     report = run_convert(
         m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample, binary=binary,
         events=events_store, root=root, from_dir=from_dir, out=out, executor=executor, workers=workers,

@@ -53,6 +53,7 @@ import numpy as np
 
 from ..errors import DatasetNotFoundError, ManifestError
 from ..events import EventArray
+from .manifest_paths import relative_path_problem
 
 if TYPE_CHECKING:
     from .manifest import DatasetManifest
@@ -98,6 +99,23 @@ def _missing(root: Path, what: str, manifest: DatasetManifest) -> DatasetNotFoun
 
 # -- dvs128_gesture -------------------------------------------------------------------------
 
+def _confined(listing: Path, n: int, rel: str) -> str:
+    """``rel`` (entry ``n`` of the list file ``listing``) if it names a file inside the dataset folder.
+
+    A list file comes from a download: a line such as ``../../x`` or ``/etc/x`` must not make us
+    read (and convert) a file outside the dataset.
+    """
+    if (why := relative_path_problem(rel)) is not None:
+        raise ManifestError(f"{listing}: entry {n} ({rel[:80]!r}) is not a file inside the dataset folder: it holds {why}; "
+                            "the list file is damaged or hostile: download the dataset again")
+    return rel
+
+
+def _ours(rel: Path) -> bool:
+    """A path left by eventkit itself (an extraction in progress, a user file moved aside), not a sample."""
+    return any(part.startswith(".eventkit-") or ".user-" in part for part in rel.parts)
+
+
 def _validate_gesture(opts: dict, classes: tuple[str, ...], splits: tuple[str, ...], path: Path) -> None:
     for key in ("root", "train_list", "test_list"):
         _need(opts, key, str, path)
@@ -112,8 +130,8 @@ def _gesture_samples(m: DatasetManifest, root: Path) -> list[Sample]:
         listing = base / m.samples[f"{split}_list"]
         if not listing.is_file():
             raise _missing(listing, "trial list", m)
-        for line in listing.read_text().split():
-            rec = base / line
+        for n, line in enumerate(listing.read_text().split(), 1):
+            rec = base / _confined(listing, n, line)
             stem = rec.name[: -len(rec.suffix)] if rec.suffix else rec.name
             labels = base / f"{stem}_labels.csv"
             if not labels.is_file():
@@ -245,7 +263,7 @@ def _list_samples(m: DatasetManifest, root: Path) -> list[Sample]:
                 label = dirs.index(top)
             if not 0 <= label < len(m.classes):
                 raise ManifestError(f"{listing}: line {n}: label {label} outside 0..{len(m.classes) - 1}")
-            out.append(Sample(split, rel, label, base / rel))
+            out.append(Sample(split, rel, label, base / _confined(listing, n, rel)))
     return out
 
 
@@ -277,7 +295,7 @@ def _token_samples(m: DatasetManifest, root: Path) -> list[Sample]:
     suffix, sep, tok = opts["suffix"], opts.get("separator", "_"), opts.get("token", 1)
     index = {t: i for i, t in enumerate(opts["class_tokens"])}
     files = sorted(
-        (p for p in base.rglob(f"*{suffix}") if p.is_file()),
+        (p for p in base.rglob(f"*{suffix}") if p.is_file() and not _ours(p.relative_to(base))),
         key=lambda p: [_natural_key(part) for part in p.relative_to(base).parts],
     )
     out: list[Sample] = []

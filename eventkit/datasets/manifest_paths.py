@@ -23,8 +23,9 @@ MAX_COMPONENT_BYTES = 255  # ext4, NTFS (in UTF-16 units, fewer), APFS, XFS: 255
 MAX_PATH_BYTES = 1024  # well under PATH_MAX (4096) once joined to a user's data root
 MAX_URL_CHARS = 4096
 _DRIVE = re.compile(r"^[A-Za-z]:")
-# Names our own download code gives its temporary and kept-aside files (fetch.py).
-_OWN_SUFFIX = re.compile(r"\.(part|mismatch(-\d+)?)$")
+# Names our own code gives its temporary and kept-aside files (fetch.keep_aside, extract_swap).
+_OWN_SUFFIX = re.compile(r"\.(part|mismatch|oversize|not-a-file|user-\d+)(-\d+)?$")
+_OWN_PREFIX = ".eventkit-"  # extraction records and temporary folders
 _NOT_ON_WINDOWS = set('<>"|?*')  # with ':' (checked on its own): invalid in Windows file names
 _BIDI = set("\u061c\u200e\u200f\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069")
 
@@ -114,7 +115,9 @@ def file_name_problem(name: str) -> str | None:
     if (reason := relative_path_problem(name)) is not None:
         return reason
     if _OWN_SUFFIX.search(name):
-        return "a name ending like eventkit's own temporary files ('.part', '.mismatch')"
+        return "a name ending like eventkit's own temporary or kept-aside files ('.part', '.mismatch', '.user-1')"
+    if name.startswith(_OWN_PREFIX):
+        return f"a name starting with {_OWN_PREFIX!r} (reserved for eventkit's own records)"
     return None
 
 

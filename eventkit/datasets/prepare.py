@@ -91,6 +91,7 @@ def download_dataset(
     session=None,
     max_expand_bytes: int | str | None = None,
     max_expand_ratio: float | None = None,
+    stall_timeout: float | None = None,
 ) -> Path:
     """Download (or generate), verify and extract a dataset; return its ``extract/`` folder.
 
@@ -108,6 +109,9 @@ def download_dataset(
         Raise (or lower) the archive expansion limits (default: ``$EVENTKIT_MAX_EXPAND_BYTES`` /
         ``$EVENTKIT_MAX_EXPAND_RATIO``, else 1 TiB per archive and ratio 100); see
         :class:`~eventkit.datasets.extract_guard.ExpandLimits`.
+    stall_timeout
+        Seconds a download may receive (almost) nothing before it is abandoned and resumed
+        (default ``$EVENTKIT_STALL_TIMEOUT``, else 60); see :func:`~eventkit.datasets.fetch.download`.
 
     Raises
     ------
@@ -135,7 +139,7 @@ def download_dataset(
     with writing(xdir):
         xdir.mkdir(parents=True, exist_ok=True)
     for f in m.files:
-        path = download(f.remote, ddir, progress=progress, session=session)
+        path = download(f.remote, ddir, progress=progress, session=session, stall_timeout=stall_timeout)
         if f.archive == "none":
             if f.role != "rar-volume":  # volumes are read through part 1, not used on their own
                 _link_into(path, xdir / f.filename)

@@ -15,7 +15,7 @@ from . import aedat2, aedat4, aedat31, atis_bin, es_imagenet, evt2, evt3, hdf5, 
 from ._common import (
     DEFAULT_MAX_EXPAND_RATIO,
     ENV_MAX_EVENTS,
-    ENV_MAX_EXPAND_RATIO,
+    ENV_MAX_DECODE_RATIO,
     check_file,
     decode_guard,
     decode_limits,
@@ -25,7 +25,7 @@ from ._format import SNIFF_BYTES, EventFormat, Reader
 __all__ = [
     "DEFAULT_MAX_EXPAND_RATIO",
     "ENV_MAX_EVENTS",
-    "ENV_MAX_EXPAND_RATIO",
+    "ENV_MAX_DECODE_RATIO",
     "FORMATS",
     "READERS",
     "EventFormat",
@@ -109,7 +109,7 @@ def read_events(
         environment variable ``EVENTKIT_MAX_EVENTS``).
     max_expand_ratio
         Refuse files declaring more than this many decoded bytes per byte of file (default
-        :data:`DEFAULT_MAX_EXPAND_RATIO` = 100, or ``EVENTKIT_MAX_EXPAND_RATIO``; files may always
+        :data:`DEFAULT_MAX_EXPAND_RATIO` = 100, or ``EVENTKIT_MAX_DECODE_RATIO``; files may always
         declare 64 MiB). Real recordings decode to 1-4 bytes per file byte.
 
     Returns

@@ -201,7 +201,7 @@ compressed ``.npz`` included); deflate / HDF5 fill values / LZ4 / Zstandard can 
 MIN_DECLARED_BYTES = 64 << 20
 """Whatever its size, a file may always declare this much decoded data (5 M events)."""
 
-ENV_MAX_EXPAND_RATIO = "EVENTKIT_MAX_EXPAND_RATIO"
+ENV_MAX_DECODE_RATIO = "EVENTKIT_MAX_DECODE_RATIO"
 ENV_MAX_EVENTS = "EVENTKIT_MAX_EVENTS"
 
 
@@ -244,13 +244,13 @@ def _env_number(name: str, cast):
 def current_limits() -> DecodeLimits:
     """The limits in force: those of :func:`decode_limits` if active, else the environment's.
 
-    ``EVENTKIT_MAX_EXPAND_RATIO`` (float) and ``EVENTKIT_MAX_EVENTS`` (int) raise or lower the
+    ``EVENTKIT_MAX_DECODE_RATIO`` (float) and ``EVENTKIT_MAX_EVENTS`` (int) raise or lower the
     defaults for a whole process, worker processes of a conversion included.
     """
     limits = _LIMITS.get()
     if limits is not None:
         return limits
-    ratio = _env_number(ENV_MAX_EXPAND_RATIO, float)
+    ratio = _env_number(ENV_MAX_DECODE_RATIO, float)
     events = _env_number(ENV_MAX_EVENTS, int)
     return DecodeLimits(DEFAULT_MAX_EXPAND_RATIO if ratio is None else ratio, events)
 
@@ -306,7 +306,7 @@ def check_declared(path: str, events: int, nbytes: int = 0, what: str = "the fil
     allowed = max(MIN_DECLARED_BYTES, limits.max_expand_ratio * size)
     how = (
         f"if the file is genuine, raise the limit: read_events(..., max_events=..., max_expand_ratio=...) or "
-        f"the environment variables {ENV_MAX_EVENTS} / {ENV_MAX_EXPAND_RATIO}"
+        f"the environment variables {ENV_MAX_EVENTS} / {ENV_MAX_DECODE_RATIO}"
     )
     if limits.max_events is not None and events > limits.max_events:
         raise DecodeError(path, f"{what}: declared {events} events, more than the limit of {limits.max_events}; {how}")

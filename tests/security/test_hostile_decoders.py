@@ -415,7 +415,7 @@ def _deflated_npz(path: Path, n: int) -> Path:
 def _assert_bomb(err: DecodeError, path: Path, declared: int) -> None:
     msg = str(err)
     assert str(path) in msg and f"declared {declared} events" in msg
-    assert "max_expand_ratio" in msg and "EVENTKIT_MAX_EXPAND_RATIO" in msg
+    assert "max_expand_ratio" in msg and "EVENTKIT_MAX_DECODE_RATIO" in msg
     if "more than the limit" not in msg:
         assert f"file of {path.stat().st_size} bytes" in msg
 

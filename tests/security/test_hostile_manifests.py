@@ -152,6 +152,9 @@ PATHS = [  # (third's or samples' replacement, field)
     ({"name": '".."'}, "files[2].name"),
     ({"name": '"x.zip.part"'}, "files[2].name"),
     ({"name": '"x.zip.mismatch"'}, "files[2].name"),
+    ({"name": '"x.zip.part.oversize"'}, "files[2].name"),  # fetch's kept-aside names
+    ({"name": '"x.zip.user-1"'}, "files[2].name"),  # extract's moved-aside user files
+    ({"name": '".eventkit-extracted.json"'}, "files[2].name"),  # extract's own record
     ({"name": '"\\u001b[2J.zip"'}, "files[2].name"),  # terminal escape
     ({"name": '"\\u202egpj.zip"'}, "files[2].name"),  # right-to-left override
     ({"name": '"FIRST.ZIP"'}, "files[2].name"),  # one file with first.zip on Windows / macOS
@@ -437,3 +440,77 @@ def test_download_with_missing_manifest_file_is_a_usage_error(tmp_path):
 
     res = CliRunner().invoke(main, ["download", "--manifest", str(tmp_path / "nope.toml"), "--root", str(tmp_path)])
     assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
+
+
+# -- list files inside a download: their lines name samples, and must stay inside the folder ---
+
+@pytest.mark.parametrize("line", ["../../outside.npz 0", "/etc/passwd 0", "a/../../x.npz 1", "C:/x.npz 0"])
+def test_label_list_line_outside_the_folder_is_refused(tmp_path, line):
+    from eventkit.datasets.layouts import iter_samples
+
+    m = load_manifest(_write(tmp_path))
+    root = tmp_path / "extract"
+    (root / "data").mkdir(parents=True)
+    (root / "train.txt").write_text(f"good.npz 0\n{line}\n")
+    (root / "test.txt").write_text("good.npz 1\n")
+    with pytest.raises(ManifestError) as err:
+        list(iter_samples(m, root))
+    msg = str(err.value)
+    assert str(root / "train.txt") in msg and "entry 2" in msg and "not a file inside the dataset folder" in msg
+
+
+def test_gesture_trial_list_line_outside_the_folder_is_refused(tmp_path):
+    from eventkit.datasets.layouts import iter_samples
+    from eventkit.datasets.registry import get_manifest
+
+    m = get_manifest("dvs128-gesture")
+    root = tmp_path / "extract"
+    base = root / m.samples["root"]
+    base.mkdir(parents=True)
+    (base / m.samples["train_list"]).write_text("../../../../victim.aedat\n")
+    (base / m.samples["test_list"]).write_text("")
+    with pytest.raises(ManifestError, match="entry 1"):
+        list(iter_samples(m, root))
+
+
+def test_cli_flags_reach_the_download_and_the_decoders(tmp_path, monkeypatch):
+    """--stall-timeout reaches download(); --max-events / --max-decode-ratio reach read_events in workers."""
+    from click.testing import CliRunner
+
+    import eventkit.datasets.prepare as prepare
+    from cli.eventkit_cli import main
+
+    seen = {}
+
+    def fake_download_dataset(m, root, **kw):
+        seen.update(kw)
+        return tmp_path
+
+    monkeypatch.setattr(prepare, "download_dataset", fake_download_dataset)
+    res = CliRunner().invoke(main, ["download", "nmnist", "--root", str(tmp_path), "--stall-timeout", "7.5", "--quiet"])
+    assert res.exit_code == 0, res.output
+    assert seen["stall_timeout"] == 7.5
+    res = CliRunner().invoke(main, ["download", "nmnist", "--root", str(tmp_path), "--stall-timeout", "0"])
+    assert res.exit_code == 2 and "--stall-timeout" in res.output
+
+    import eventkit.pipeline as pipeline
+
+    for var in ("EVENTKIT_MAX_EVENTS", "EVENTKIT_MAX_DECODE_RATIO"):  # set, then unset: restored after the test
+        monkeypatch.setenv(var, "1")
+        monkeypatch.delenv(var)
+    got = {}
+
+    def fake_convert(m, **kw):
+        import os
+
+        from eventkit.io._common import current_limits
+
+        got["limits"] = current_limits()
+        got["env"] = os.environ.get("EVENTKIT_MAX_EVENTS")
+        raise prepare.DatasetNotFoundError("stop here")
+
+    monkeypatch.setattr(pipeline, "convert", fake_convert)
+    res = CliRunner().invoke(main, ["convert", "nmnist", "--frames", "4", "--root", str(tmp_path),
+                                    "--max-events", "1000", "--max-decode-ratio", "7"])
+    assert res.exit_code == 1 and "stop here" in res.output
+    assert got["limits"].max_events == 1000 and got["limits"].max_expand_ratio == 7.0 and got["env"] == "1000"
