@@ -253,7 +253,7 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--executor", type=click.Choice(["dask", "serial"]), default="dask", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers (default: CPU cores).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
-@click.option("--overwrite", is_flag=True, help="Rebuild a store made with other parameters instead of refusing.")
+@click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
 @click.option("--quiet", is_flag=True, help="No progress bars.")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, envvar="EVENTKIT_MAX_EVENTS",
               help="Refuse a recording that declares more events than this (env EVENTKIT_MAX_EVENTS; default: no cap).")

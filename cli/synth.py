@@ -63,7 +63,7 @@ def _classes(classes: str | None, classes_file: Path | None) -> list[str] | None
 @click.option("--executor", type=click.Choice(["dask", "serial"]), default="dask", show_default=True)
 @click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers (default: CPU cores).")
 @click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
-@click.option("--overwrite", is_flag=True, help="Rebuild a store made with other inputs or parameters.")
+@click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
 @click.option("--quiet", is_flag=True, help="No progress bar.")
 @user_errors
 def synth(images, method, out, classes, classes_file, labels, split, frames, size, fit, threshold, sigma,

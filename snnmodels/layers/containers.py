@@ -12,6 +12,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from ..errors import ConfigError
+
 __all__ = ["TimeFolded", "Voting"]
 
 
@@ -52,7 +54,7 @@ class Voting(nn.Module):
     def __init__(self, voters: int = 10) -> None:
         super().__init__()
         if voters < 1:
-            raise ValueError(f"voters must be >= 1, got {voters}")
+            raise ConfigError(f"voters must be >= 1, got {voters}")
         self.voters = int(voters)
 
     def extra_repr(self) -> str:
@@ -61,7 +63,7 @@ class Voting(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Mean of each group of ``voters`` neurons along the last dimension."""
         if x.shape[-1] % self.voters:
-            raise ValueError(
+            raise ConfigError(
                 f"last dimension {x.shape[-1]} is not a multiple of voters={self.voters}"
             )
         lead = x.shape[:-1]
