@@ -67,7 +67,7 @@ def format_facts(f: dict[str, Any]) -> list[str]:
     if f.get("damaged_files") or damaged:
         n = len({(d["split"], d["index"]) for d in damaged})
         status = (f"DAMAGED: {n:,} damaged samples" if damaged else
-                  f"DAMAGED: {len(f['damaged_files']):,} chunk files missing (run with --verify to list the samples)")
+                  f"DAMAGED: {len(f['damaged_files']):,} chunk files missing or unreadable (--verify lists the samples)")
     elif f["complete"]:
         status = f"complete (finalized {f['finalized']})" if f.get("finalized") else "complete"
         if f.get("verified"):
@@ -146,7 +146,7 @@ def _damage_lines(f: dict[str, Any]) -> list[str]:
                  d["file"] or "-"] for d in damaged]  # fmt: skip
         out = [f"damaged samples ({len(damaged):,})", *_table(head, body)]
     else:
-        out = ["missing chunk files", *[f"  {p}" for p in f["damaged_files"]]]
+        out = ["missing or unreadable chunk files", *[f"  {p}" for p in f["damaged_files"]]]
     return out + ["fix: rebuild the store with the same `eventkit convert` command plus --overwrite "
                   "(a plain re-run keeps samples already marked done)"]
 

@@ -17,7 +17,7 @@ import numpy as np
 import zarr
 
 from .errors import StoreCorruptError, StoreNotFoundError
-from .integrity import DAMAGE_ERRORS, corrupt, missing_chunks, validate_root_attrs, validate_split_metadata
+from .integrity import DAMAGE_ERRORS, missing_chunks, validate_root_attrs, validate_split_metadata
 from .layout import read_root_attrs
 
 __all__ = ["codec_description", "inspect_store", "length_stats", "verify_store"]
@@ -73,6 +73,8 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
         info, arrays = _split_arrays(root, split, int(n), kind)
         written = arrays["done"]
         info["missing_files"] = _missing_files(p, attrs, split, written) if info["created"] else []
+        if "unreadable" in info:  # the per-sample arrays themselves are damaged
+            info["missing_files"].append(str(p / split))
         info["label_counts"] = _label_counts(arrays["labels"][written], classes)
         split_data = _tree_size(p / split / ("frames" if kind == "frames" else "events"))[0]
         if kind == "frames":
@@ -242,14 +244,17 @@ def _split_arrays(root: zarr.Group, split: str, n: int, kind: str) -> tuple[dict
         if any(a.shape != (n,) for a in arrays.values()):
             raise StoreCorruptError(f"{split}: per-sample arrays do not hold {n} samples")
         created = True
-    except DAMAGE_ERRORS as exc:
-        if not isinstance(exc, KeyError):
-            raise corrupt(root.store.root if hasattr(root.store, "root") else root.store, split, None,
-                          f"its per-sample arrays cannot be read ({type(exc).__name__}: {exc})") from None  # fmt: skip
+    except DAMAGE_ERRORS as exc:  # KeyError: not created yet; else damaged (--verify names the samples)
         arrays = {"done": np.zeros(n, bool), **{k: np.zeros(n, np.int64) for k in names}}
         created = False
+        unreadable = None if isinstance(exc, KeyError) else f"{type(exc).__name__}: {exc}"
+    else:
+        unreadable = None
     written = int(arrays["done"].sum())
-    return {"samples": n, "written": written, "missing": n - written, "created": created}, arrays
+    info = {"samples": n, "written": written, "missing": n - written, "created": created}
+    if unreadable:
+        info["unreadable"] = unreadable
+    return info, arrays
 
 
 def _missing_files(p: Path, attrs: dict[str, Any], split: str, written: np.ndarray) -> list[str]:

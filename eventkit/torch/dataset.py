@@ -206,6 +206,11 @@ class FrameDataset(_StoreDataset):
         No frame store at the path; the message holds the ``eventkit convert`` command to run.
     ValueError
         Unknown split (the message lists the valid ones) or dtype.
+    StoreCorruptError
+        Damaged store metadata or per-sample arrays (when created), or a damaged sample (when that
+        sample is read: never zeros or another sample's frames). From a DataLoader worker it comes
+        back with the worker's traceback in its message;
+        :func:`eventkit.store.integrity.unwrap_worker_error` returns the one-line error.
 
     Examples
     --------

@@ -426,3 +426,13 @@ def test_event_store_counts_disagree_with_block(tmp_path):
     with pytest.raises(StoreCorruptError) as exc:
         open_event_store(p)["train"][0]
     assert_corrupt(exc, p, "sample 0 of split 'train'", "the counts say")
+
+
+def test_inspect_verify_names_samples_of_a_garbage_labels_chunk(store):
+    (store / "test" / "labels" / "c" / "0").write_bytes(b"garbage")
+    assert inspect_store(store)["complete"] is False  # plain inspect: no traceback, not "complete"
+    res = CliRunner().invoke(inspect, [str(store), "--verify", "--json"])
+    assert res.exit_code == 1
+    damaged = json.loads(res.output)["damaged"]
+    assert [(d["split"], d["index"]) for d in damaged] == [("test", i) for i in range(4)]
+    assert all(d["file"] == str(store / "test" / "labels" / "c" / "0") for d in damaged)
