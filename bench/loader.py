@@ -213,7 +213,7 @@ def main() -> None:
     ]
     for name, (_, nbytes) in datasets.items():
         r0, r2 = res[0][name], res[2][name]
-        ratio = f"{r0 / tonic[0]:.1f}x / {r2 / tonic[2]:.1f}x"
+        ratio = f"{r0 / tonic[0]:.1f}x / {r2 / tonic[2]:.1f}x" if tonic[0] == tonic[0] else "n/a"
         target = ""
         if name.startswith("eventkit") and tonic[0] == tonic[0]:  # not NaN: Tonic was measured
             verdict = ["PASS" if r / tonic[w] >= TARGET_VS_TONIC else "MISS" for w, r in ((0, r0), (2, r2))]
