@@ -436,3 +436,18 @@ def test_inspect_verify_names_samples_of_a_garbage_labels_chunk(store):
     damaged = json.loads(res.output)["damaged"]
     assert [(d["split"], d["index"]) for d in damaged] == [("test", i) for i in range(4)]
     assert all(d["file"] == str(store / "test" / "labels" / "c" / "0") for d in damaged)
+
+
+@pytest.mark.parametrize("damage", ["shard", "labels"])
+def test_snnmodels_train_refuses_a_damaged_store_in_one_line(store, tmp_path, damage):
+    from cli.snnmodels_cli import main
+
+    victim = shard(store, k=1) if damage == "shard" else store / "train" / "labels" / "c" / "1"
+    victim.unlink()
+    out = tmp_path / "run"
+    res = CliRunner().invoke(main, ["train", "--store", str(store), "--epochs", "1", "--out", str(out),
+                                    "--backend", "torch", "--device", "cpu"])  # fmt: skip
+    assert res.exit_code == 1, res.output
+    assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
+    assert str(victim) in res.output and "split 'train'" in res.output
+    assert not (out / "last.pt").exists()
