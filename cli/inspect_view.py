@@ -29,8 +29,11 @@ HIST_ROWS = 12  # T histogram rows before values are binned
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
 @click.option("--verify", is_flag=True,
               help="Also read and check every chunk of every split; list damaged samples, exit 1 if any.")
+@click.option("--repair", is_flag=True,
+              help="With --verify: mark the shards of damaged samples as not written (deletes nothing), so "
+                   "re-running the same `eventkit convert` command rewrites them.")
 @user_errors
-def inspect(store: Path, as_json: bool, verify: bool) -> None:
+def inspect(store: Path, as_json: bool, verify: bool, repair: bool) -> None:
     """Describe a frame or event STORE: counts, completeness, T, sizes, parameters.
 
     Prints splits and sample counts, completeness (missing samples), the T distribution, dtype
@@ -45,19 +48,27 @@ def inspect(store: Path, as_json: bool, verify: bool) -> None:
       eventkit inspect frames-T16-number.zarr --json | jq .splits.train.lengths
       eventkit inspect frames-T16-number.zarr --verify
     """
-    from eventkit.store.inspect import inspect_store, verify_store
+    from eventkit.store.inspect import inspect_store, mark_for_rewrite, verify_store
 
+    if repair and not verify:
+        raise click.UsageError("--repair needs --verify (it marks the samples that --verify finds)")
     facts = inspect_store(store)
     if verify:
         facts["damaged"] = verify_store(store)
         facts["verified"] = not facts["damaged"] and not facts["damaged_files"]
         if not facts["verified"]:
             facts["complete"] = False
+    if repair and facts["damaged"]:
+        facts["marked_for_rewrite"] = mark_for_rewrite(store, facts["damaged"])
     if as_json:
         click.echo(json.dumps(facts))
     else:
         click.echo("\n".join(format_facts(facts)))
-    if verify and not facts["verified"]:
+        if facts.get("marked_for_rewrite"):
+            marked = ", ".join(f"{k} {v:,}" for k, v in facts["marked_for_rewrite"].items())
+            click.echo(f"\nrepair: samples now marked not written ({marked}); re-run the same `eventkit convert` "
+                       "command to rewrite them")  # fmt: skip
+    if verify and not facts["verified"] and not facts.get("marked_for_rewrite"):
         raise SystemExit(1)
 
 
@@ -147,8 +158,8 @@ def _damage_lines(f: dict[str, Any]) -> list[str]:
         out = [f"damaged samples ({len(damaged):,})", *_table(head, body)]
     else:
         out = ["missing or unreadable chunk files", *[f"  {p}" for p in f["damaged_files"]]]
-    return out + ["fix: rebuild the store with the same `eventkit convert` command plus --overwrite "
-                  "(a plain re-run keeps samples already marked done)"]
+    return out + ["fix: `eventkit inspect --verify --repair STORE` marks them for rewriting, then re-run the same "
+                  "`eventkit convert` command (a plain re-run skips samples marked done)"]
 
 
 def _table(head: list[str], body: list[list[Any]]) -> list[str]:

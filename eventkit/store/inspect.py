@@ -20,7 +20,7 @@ from .errors import StoreCorruptError, StoreNotFoundError
 from .integrity import DAMAGE_ERRORS, missing_chunks, validate_root_attrs, validate_split_metadata
 from .layout import read_root_attrs
 
-__all__ = ["codec_description", "inspect_store", "length_stats", "verify_store"]
+__all__ = ["codec_description", "inspect_store", "length_stats", "mark_for_rewrite", "verify_store"]
 
 # Bytes of one stored event: the columns t, x, y, p are int64, uint16, uint16, uint8.
 EVENT_BYTES = 8 + 2 + 2 + 1
@@ -196,6 +196,63 @@ def verify_store(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
             if s == split and i is not None and 0 <= i < len(view.sample_ids):
                 entry["sample_id"] = str(view.sample_ids[i]) or None
     return [damaged[k] for k in sorted(damaged, key=lambda k: (k[0], -1 if k[1] is None else k[1]))]
+
+
+def mark_for_rewrite(path: str | os.PathLike[str], damaged: list[dict[str, Any]]) -> dict[str, int]:
+    """Mark the shards holding damaged samples as not written, so a resumed conversion rewrites them.
+
+    Sets the ``done`` flags of every sample of each damaged shard (a shard is rewritten whole) to 0
+    and the store's ``complete`` to false, under the writer lock. Deletes nothing: re-running the
+    same ``eventkit convert`` command then rewrites exactly those shards.
+
+    Parameters
+    ----------
+    path
+        The store.
+    damaged
+        :func:`verify_store`'s list.
+
+    Returns
+    -------
+    dict
+        ``{split: samples marked}``.
+
+    Raises
+    ------
+    StoreCorruptError
+        If a split's metadata is damaged (a conversion cannot rewrite that: delete the store).
+    StoreLockedError
+        If a conversion is writing the store.
+    """
+    from ._lock import WriterLock
+    from .integrity import read_chunked
+    from .layout import lock_path
+    from .writer import STORE_EVERY_CHUNK
+
+    p = Path(path)
+    whole = sorted({d["split"] for d in damaged if d["index"] is None})
+    if whole:
+        raise StoreCorruptError(f"{p}: the metadata of split(s) {', '.join(whole)} is damaged, which a resumed "
+                                f"conversion cannot rewrite; delete the store and run `eventkit convert` again")  # fmt: skip
+    attrs = read_root_attrs(p) or {}
+    s = int(attrs.get("samples_per_shard", 1))
+    lock = WriterLock(lock_path(p), p)
+    lock.acquire()
+    try:
+        root = zarr.open_group(p, mode="r+", zarr_format=3)
+        marked: dict[str, int] = {}
+        for split in sorted({d["split"] for d in damaged}):
+            arr = root[f"{split}/done"].with_config(STORE_EVERY_CHUNK)
+            done = read_chunked(arr, s, lambda lo, hi, problem: None).astype(np.uint8)  # damaged: 0
+            for b in {int(d["index"]) // s for d in damaged if d["split"] == split}:
+                done[b * s : b * s + s] = 0
+            arr[:] = done  # a whole-array write: no damaged chunk is read back
+            marked[split] = int(done.size - done.sum())
+        if damaged:
+            root.attrs.update({"complete": False})
+    finally:
+        lock.release()
+    return marked
 
 
 def length_stats(lengths: np.ndarray, t_max: int | None = None) -> dict[str, Any]:

@@ -54,8 +54,8 @@ class ChunkDamage(Exception):
 def fix_hint(store: str | os.PathLike[str]) -> str:
     """What a user does about a damaged store (a resumed conversion skips samples marked done)."""
     return (
-        f"run `eventkit inspect --verify {store}` to list every damaged sample, then rebuild the store with the "
-        f"same `eventkit convert` command plus --overwrite (a plain re-run keeps samples already marked done)"
+        f"run `eventkit inspect --verify --repair {store}` to list every damaged sample and mark it for rewriting, "
+        f"then re-run the same `eventkit convert` command (a plain re-run skips samples marked done)"
     )
 
 

@@ -451,3 +451,42 @@ def test_snnmodels_train_refuses_a_damaged_store_in_one_line(store, tmp_path, da
     assert res.output.startswith("Error: ") and res.output.count("\n") == 1, res.output
     assert str(victim) in res.output and "split 'train'" in res.output
     assert not (out / "last.pt").exists()
+
+
+def test_repair_marks_damaged_shards_and_a_resumed_conversion_restores_them(store):
+    from eventkit.store import IncompleteStoreError
+
+    shard(store, k=1).unlink()
+    (store / "test" / "labels" / "c" / "0").write_bytes(b"garbage")
+    f = shard(store, k=0)
+    data = bytearray(f.read_bytes())
+    data[20] ^= 0x04
+    f.write_bytes(bytes(data))
+    before = {p: p.read_bytes() for p in store.rglob("*") if p.is_file() and "done" not in p.parts
+              and p.name != "zarr.json"}  # fmt: skip
+    res = CliRunner().invoke(inspect, [str(store), "--verify", "--repair"])
+    assert res.exit_code == 0, res.output
+    assert "re-run the same `eventkit convert`" in res.output
+    assert {p: p.read_bytes() for p in before} == before  # nothing deleted or changed but done flags
+    with pytest.raises(IncompleteStoreError):
+        open_store(store)
+    resumed = create_store(store, splits=SPLITS, t_max=T_MAX, sensor=SENSOR, classes=CLASSES, dataset="toy",
+                           params={"frames": T_MAX, "split_by": "number"}, samples_per_shard=S)  # fmt: skip
+    assert {s: resumed.missing_shards(s).tolist() for s in SPLITS} == {"train": [0, 1], "test": [0]}
+    for split in SPLITS:
+        for k in resumed.missing_shards(split):
+            resumed.write_shard(split, int(k), [_sample(split, i) for i in resumed.shard_range(split, int(k))])
+    resumed.finalize()
+    assert verify_store(store) == []
+    for split, n in SPLITS.items():
+        view = open_store(store)[split]
+        for i in range(n):
+            np.testing.assert_array_equal(view[i].frames, expected(split, i))
+            assert view[i].label == i % 3
+
+
+def test_repair_refuses_damaged_metadata_and_needs_verify(store):
+    edit_json(store / "train" / "done" / "zarr.json", lambda doc: doc.__setitem__("shape", [3]))
+    res = CliRunner().invoke(inspect, [str(store), "--verify", "--repair"])
+    assert res.exit_code == 1 and "delete the store" in res.output
+    assert CliRunner().invoke(inspect, [str(store), "--repair"]).exit_code == 2
