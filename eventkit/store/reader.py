@@ -186,6 +186,9 @@ class FrameSplit:
         # Local stores get a direct shard reader (~10x faster per sample than Zarr for small ones).
         self._fast = (ShardReader.for_array(Path(root) / group.path / "frames", all_stored)
                       if root is not None else None)  # fmt: skip
+        if all_stored and root is not None and self._fast is None:  # eventkit writes only the layout it reads
+            file = self._path / name / "frames" / "zarr.json"
+            raise corrupt(self._path, name, None, "the frames array's codecs are not the ones eventkit writes", file)
         s = int(attrs.get("samples_per_shard") or self.frames.chunks[0])
 
         def read(k: str) -> np.ndarray:

@@ -490,3 +490,15 @@ def test_repair_refuses_damaged_metadata_and_needs_verify(store):
     res = CliRunner().invoke(inspect, [str(store), "--verify", "--repair"])
     assert res.exit_code == 1 and "delete the store" in res.output
     assert CliRunner().invoke(inspect, [str(store), "--repair"]).exit_code == 2
+
+
+def test_edited_codec_chain_is_refused_not_read_another_way(store):
+    """Dropping the index crc32c from zarr.json must not turn the checks off."""
+
+    def drop_crc(doc):
+        doc["codecs"][0]["configuration"]["index_codecs"] = [{"name": "bytes", "configuration": {"endian": "little"}}]
+
+    edit_json(store / "train" / "frames" / "zarr.json", drop_crc)
+    with pytest.raises(StoreCorruptError) as exc:
+        open_store(store)["train"]
+    assert_corrupt(exc, store, "codecs")
