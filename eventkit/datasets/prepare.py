@@ -15,7 +15,7 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ..errors import DatasetNotFoundError, DownloadError, ManifestError, UnsafeArchiveError
+from ..errors import DownloadError, ManifestError, UnsafeArchiveError
 from .archives import extract
 from .extract_guard import ExpandLimits, writing
 from .extract_swap import RECORD, load_record, move_aside, save_record, uninstall

@@ -43,7 +43,7 @@ import numpy as np
 import zstandard
 
 from ..errors import DecodeError
-from ..events import EVENT_DTYPE, EventArray, SensorSize
+from ..events import EventArray, SensorSize
 from ._common import allowed_bytes, alloc, check_declared, check_file, trim
 from ._format import EventFormat
 

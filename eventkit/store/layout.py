@@ -95,7 +95,6 @@ SpikingJelly npz float64    144.2        5.4        (np.load)
 from __future__ import annotations
 
 import hashlib
-import json
 import os
 from collections.abc import Mapping
 from pathlib import Path

@@ -20,6 +20,8 @@ import torch
 
 import eventkit
 from eventkit.store.errors import StoreCorruptError
+
+from ..errors import ConfigError
 from eventkit.store.integrity import unwrap_worker_error
 
 __all__ = ["StoreInfo", "store_info", "FrameBatches", "store_batches", "PRELOAD_LIMIT"]
@@ -67,9 +69,9 @@ def _resolve_T(info: StoreInfo, T: int | None, variable: bool) -> int:
     if T is None:
         return info.t_max
     if T < 1:
-        raise ValueError(f"--T must be >= 1, got {T}")
+        raise ConfigError(f"--T must be >= 1, got {T}")
     if not variable and T != info.t_max:
-        raise ValueError(
+        raise ConfigError(
             f"{info.path} holds T={info.t_max} frames per sample, not T={T}; convert the dataset again with "
             f"`eventkit convert ... -T {T}` (or leave --T out)"
         )
@@ -114,10 +116,10 @@ class FrameBatches:
     ) -> None:
         self.info = store_info(path)
         if split not in self.info.splits:
-            raise ValueError(f"unknown split {split!r} for {path}; valid splits are "
+            raise ConfigError(f"unknown split {split!r} for {path}; valid splits are "
                              f"{', '.join(self.info.splits)}")
         if batch_size < 1:
-            raise ValueError(f"batch size must be >= 1, got {batch_size}")
+            raise ConfigError(f"batch size must be >= 1, got {batch_size}")
         store = eventkit.open_store(self.info.path)
         view = store[split]
         self.labels = torch.as_tensor(np.asarray(view.labels, dtype=np.int64))

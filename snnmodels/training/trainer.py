@@ -27,8 +27,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from eventkit.errors import EventkitError
-from snnmodels.errors import CheckpointError, ConfigError, SnnmodelsError
+from snnmodels.errors import CheckpointError, ConfigError
 from snnmodels.models import MODELS, build_model
 from snnmodels.training.checkpoint import (
     check_state_dict, load_checkpoint, model_from_checkpoint, rng_state, set_rng_state,
@@ -164,13 +163,8 @@ def _save(obj: dict[str, Any], path: Path) -> None:
 
 
 def open_batches(path: str | os.PathLike[str], split: str, **kwargs: Any) -> FrameBatches:
-    """:class:`FrameBatches`, its bad-option ``ValueError`` (split, ``T``) turned into :class:`ConfigError`."""
-    try:
-        return FrameBatches(path, split, **kwargs)
-    except ValueError as err:
-        if isinstance(err, (SnnmodelsError, EventkitError)):
-            raise
-        raise ConfigError(str(err)) from err
+    """:class:`FrameBatches` over ``split`` of the store at ``path`` (bad options raise :class:`ConfigError`)."""
+    return FrameBatches(path, split, **kwargs)
 
 
 def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimizer:

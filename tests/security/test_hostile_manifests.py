@@ -10,7 +10,7 @@ import pytest
 
 from eventkit.datasets.manifest import load_manifest
 from eventkit.datasets.prepare import download_dataset
-from eventkit.errors import ManifestError
+from eventkit.errors import DatasetNotFoundError, ManifestError
 
 GENERATED = """
 name = "evil"
@@ -507,7 +507,7 @@ def test_cli_flags_reach_the_download_and_the_decoders(tmp_path, monkeypatch):
 
         got["limits"] = current_limits()
         got["env"] = os.environ.get("EVENTKIT_MAX_EVENTS")
-        raise prepare.DatasetNotFoundError("stop here")
+        raise DatasetNotFoundError("stop here")
 
     monkeypatch.setattr(pipeline, "convert", fake_convert)
     res = CliRunner().invoke(main, ["convert", "nmnist", "--frames", "4", "--root", str(tmp_path),
