@@ -6,15 +6,15 @@ Samples come back as ``(frames, label)`` with ``frames`` a tensor ``[T, P, H, W]
 never see padding; batch variable-length samples with :func:`~eventkit.torch.pad_collate`, which
 is also the fast collate for fixed-length ones (see :class:`FrameDataset`).
 
-Dtype: frames keep the stored dtype unless ``dtype=`` is given, so the store default ``uint16``
-comes back as ``torch.uint16``. That is deliberate: a DVS128-size batch of 16 is 16.8 MB in
-uint16 but 33.5 MB in int32/float32, and the wider batch made the loader 2-3x slower (the copy,
-the worker-to-main shared memory, and glibc's 32 MiB mmap threshold: ``python -m bench.loader``).
-torch supports ``uint16`` for moving, stacking, indexing and casting, and every eventkit
-transform and ``pad_collate`` handle it, but not for arithmetic or comparisons on the CPU, so
-convert on the device: ``x.to(device, non_blocking=True).float()``. For full CPU op support at the
-same size convert the store with ``--dtype int16`` (counts saturate at 32767); ``dtype=torch.float32``
-(or any torch/NumPy dtype) casts in the worker, at the cost measured above.
+Dtype: frames come back as ``torch.float32`` by default, so every torch op works on them
+(``x.max()``, ``Conv2d``, arithmetic on the CPU); counts up to 2**24 are exact. ``dtype=None``
+is the opt-in integer fast path: it keeps the stored dtype (``torch.uint16`` for the default
+store), which is half the bytes of float32 per batch and skips the cast in the worker (a
+DVS128-size batch of 16 is 16.8 MB in uint16 and 33.5 MB in float32; the wider batch costs loader
+throughput: ``python -m bench.loader`` measures both). torch supports ``uint16`` for moving,
+stacking, indexing and casting, and every eventkit transform and ``pad_collate`` handle it, but
+not arithmetic or comparisons on the CPU, so with ``dtype=None`` convert on the device:
+``x.to(device, non_blocking=True).float()``. Any other torch or NumPy dtype casts in the worker.
 
 Worker safety: the dataset keeps only the store path and small metadata; the store is opened
 lazily in each process that reads (DataLoader workers, persistent or not, fork or spawn), and
@@ -33,17 +33,23 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from ..errors import EventkitError
 from ..store import EventStore, FrameStore, StoreNotFoundError, open_event_store, open_store
 
-__all__ = ["EventDataset", "FrameDataset"]
+__all__ = ["DatasetArgumentError", "EventDataset", "FrameDataset", "DEFAULT_DTYPE"]
 
 _TO_NUMPY = {
     torch.uint8: np.uint8, torch.int8: np.int8, torch.int16: np.int16, torch.int32: np.int32,
     torch.int64: np.int64, torch.float16: np.float16, torch.float32: np.float32, torch.float64: np.float64,
     torch.bool: np.bool_, torch.uint16: np.uint16, torch.uint32: np.uint32,
 }  # fmt: skip
+DEFAULT_DTYPE = torch.float32  # what samples come back as unless dtype= says otherwise (None: stored)
 DEFAULT_TO_FRAMES: Mapping[str, Any] = {"frames": 16, "split_by": "number"}
 _use_count = getattr(torch._C, "_storage_Use_Count", None)  # references to a storage (views included)
+
+
+class DatasetArgumentError(EventkitError, ValueError):
+    """A Dataset argument is invalid (unknown split, dtype, frame options); the message says which and why."""
 
 
 def _torch_dtype(stored: np.dtype, dtype: torch.dtype | np.dtype | type | str | None) -> torch.dtype:
@@ -53,7 +59,9 @@ def _torch_dtype(stored: np.dtype, dtype: torch.dtype | np.dtype | type | str | 
     try:
         return torch.from_numpy(np.zeros(0, stored if dtype is None else np.dtype(dtype))).dtype
     except TypeError as exc:
-        raise ValueError(f"dtype must be a torch or NumPy dtype (or None for the stored one), got {dtype!r}") from exc
+        raise DatasetArgumentError(
+            f"dtype must be a torch or NumPy dtype (e.g. torch.float32), or None for the stored one; got {dtype!r}"
+        ) from None
 
 
 def _to_tensor(a: np.ndarray, dtype: torch.dtype) -> torch.Tensor:
@@ -114,7 +122,7 @@ class _StoreDataset(Dataset[tuple[Any, ...]]):
             store = _open(self.root, self._kind, self._options)
         if split not in store:
             valid = ", ".join(repr(s) for s in store)
-            raise ValueError(f"unknown split {split!r} for {self.root}; valid splits are {valid}")
+            raise DatasetArgumentError(f"unknown split {split!r} for {self.root}; valid splits are {valid}")
         self.split = split
         self.transform = transform
         self.target_transform = target_transform
@@ -184,8 +192,9 @@ class FrameDataset(_StoreDataset):
     target_transform
         Called on the integer label.
     dtype
-        Tensor dtype; None keeps the stored one (``torch.uint16`` for the default store: see the
-        module docstring for why, and for what torch can do with it).
+        Tensor dtype, ``torch.float32`` by default (works with every torch op). None keeps the
+        stored one (``torch.uint16`` for the default store): the integer fast path, half the
+        bytes, but CPU arithmetic needs a cast first (see the module docstring).
     return_length
         Return ``(frames, label, length)``; None: only for variable-length stores.
 
@@ -204,8 +213,8 @@ class FrameDataset(_StoreDataset):
     ------
     StoreNotFoundError
         No frame store at the path; the message holds the ``eventkit convert`` command to run.
-    ValueError
-        Unknown split (the message lists the valid ones) or dtype.
+    DatasetArgumentError
+        Unknown split (the message lists the valid ones) or dtype (a ``ValueError`` too).
     StoreCorruptError
         Damaged store metadata or per-sample arrays (when created), or a damaged sample (when that
         sample is read: never zeros or another sample's frames). From a DataLoader worker it comes
@@ -215,7 +224,8 @@ class FrameDataset(_StoreDataset):
     Examples
     --------
     >>> ds = FrameDataset("~/.cache/eventkit/dvs128-gesture/stores/frames-T16-number.zarr", "train")
-    >>> frames, label = ds[0]                    # frames: torch.uint16 [16, 2, 128, 128]
+    >>> frames, label = ds[0]                    # frames: torch.float32 [16, 2, 128, 128]
+    >>> raw = FrameDataset(ds.root, "train", dtype=None)   # torch.uint16: the integer fast path
     >>> loader = DataLoader(ds, batch_size=16, shuffle=True, num_workers=2, persistent_workers=True,
     ...                     collate_fn=pad_collate)
     >>> x, y, lengths = next(iter(loader))    # x: [16, 16, 2, 128, 128], lengths: all 16
@@ -236,7 +246,7 @@ class FrameDataset(_StoreDataset):
         *,
         transform: Callable[..., Any] | None = None,
         target_transform: Callable[..., Any] | None = None,
-        dtype: torch.dtype | np.dtype | type | str | None = None,
+        dtype: torch.dtype | np.dtype | type | str | None = DEFAULT_DTYPE,
         return_length: bool | None = None,
     ) -> None:
         if isinstance(store_or_path, (str, os.PathLike)):
@@ -343,8 +353,8 @@ class EventDataset(_StoreDataset):
     transform, target_transform
         Called on the frames tensor (or on the events when ``to_frames`` is None) / the label.
     dtype
-        As for :class:`FrameDataset` (frames are integrated as uint16 counts unless ``to_frames``
-        says otherwise).
+        As for :class:`FrameDataset`: ``torch.float32`` by default; None keeps the integrated
+        dtype (uint16 counts unless ``to_frames`` says otherwise).
     return_length
         Return ``(frames, label, length)``; None: when ``to_frames`` has no fixed ``frames=T``.
 
@@ -366,7 +376,7 @@ class EventDataset(_StoreDataset):
         event_transform: Callable[..., Any] | None = None,
         transform: Callable[..., Any] | None = None,
         target_transform: Callable[..., Any] | None = None,
-        dtype: torch.dtype | np.dtype | type | str | None = None,
+        dtype: torch.dtype | np.dtype | type | str | None = DEFAULT_DTYPE,
         return_length: bool | None = None,
     ) -> None:
         if isinstance(store_or_path, (str, os.PathLike)):

@@ -10,9 +10,11 @@ import pytest
 import torch
 from torch.utils.data import DataLoader, Subset, WeightedRandomSampler
 
+from eventkit.errors import EventkitError
 from eventkit.events import make_events
 from eventkit.store import StoreNotFoundError, create_event_store, create_store, open_store
 from eventkit.torch import EventDataset, FrameDataset, pad_collate
+from eventkit.torch.dataset import DatasetArgumentError
 from eventkit.torch import event_transforms as ET
 from eventkit.torch import transforms as T
 
@@ -72,9 +74,12 @@ def test_fixed_samples_labels_and_default_dtype(fixed):
     assert len(ds) == 10 and ds.classes == CLASSES and not ds.variable_length
     assert ds.targets.tolist() == [i % 3 for i in range(10)] and ds.lengths.tolist() == [4] * 10
     x, y = ds[3]
-    assert x.shape == (4, 2, 5, 6) and x.dtype == torch.uint16  # the stored dtype
+    assert x.shape == (4, 2, 5, 6) and x.dtype == torch.float32  # the default: every torch op works
     assert y == 0
     np.testing.assert_array_equal(x.numpy(), _frames("train", 3, 4))
+    assert x.max().item() == _frames("train", 3, 4).max()  # uint16 would raise NotImplementedError here
+    conv = torch.nn.Conv2d(2, 1, 3)
+    assert conv(x).shape == (4, 1, 3, 4)
     assert ds[-1][1] == 9 % 3
     assert "Number of datapoints: 10" in repr(ds) and "Split: train" in repr(ds)
 
@@ -86,6 +91,16 @@ def test_dtype_argument(fixed, dtype, expect):
     assert x.dtype == expect
     rtol = 2**-8 if dtype is torch.bfloat16 else 0  # bfloat16 keeps 8 significant bits
     np.testing.assert_allclose(x.to(torch.float64).numpy(), _frames("train", 1, 4), rtol=rtol)
+
+
+def test_dtype_none_is_the_stored_integer_fast_path(fixed):
+    ds = FrameDataset(fixed, dtype=None)
+    x, _ = ds[2]
+    assert x.dtype == torch.uint16 and ds.dtype == torch.uint16
+    np.testing.assert_array_equal(x.numpy(), _frames("train", 2, 4))
+    batch = ds.__getitems__([0, 1])  # the batched path keeps it too
+    assert batch[0][0].dtype == torch.uint16
+    assert "stored uint16 -> torch.uint16" in repr(ds)
 
 
 def test_variable_length_returns_trimmed_frames_and_length(variable):
@@ -108,7 +123,7 @@ def test_return_length_on_fixed_store_and_transforms(fixed):
 
 
 def test_unknown_split_lists_valid_ones(fixed):
-    with pytest.raises(ValueError, match=r"unknown split 'val'.*'train', 'test'"):
+    with pytest.raises(DatasetArgumentError, match=r"unknown split 'val'.*'train', 'test'"):
         FrameDataset(fixed, "val")
 
 
@@ -124,9 +139,11 @@ def test_missing_store_says_which_command_to_run(tmp_path):
         EventDataset(tmp_path / "x" / "stores" / "events-abc.zarr")
 
 
-def test_bad_dtype(fixed):
-    with pytest.raises(ValueError, match="dtype"):
-        FrameDataset(fixed, dtype="nonsense")
+@pytest.mark.parametrize("dtype", ["nonsense", object, 3])
+def test_bad_dtype(fixed, dtype):
+    with pytest.raises(DatasetArgumentError, match="dtype must be a torch or NumPy dtype") as err:
+        FrameDataset(fixed, dtype=dtype)
+    assert isinstance(err.value, (EventkitError, ValueError))
 
 
 def test_accepts_an_open_store(fixed):
@@ -204,7 +221,8 @@ def test_event_dataset_integrates_on_the_fly(events):
 
     ds = EventDataset(events, "train")
     x, y = ds[3]
-    assert y == 0 and x.dtype == torch.uint16
+    assert y == 0 and x.dtype == torch.float32
+    assert EventDataset(events, "train", dtype=None)[3][0].dtype == torch.uint16
     expect = eventkit.to_frames(_events(3), SENSOR, frames=16, split_by="number")
     np.testing.assert_array_equal(x.numpy(), expect)
     assert ds.counts.tolist() == [50, 60, 70, 80, 90]
