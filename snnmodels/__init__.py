@@ -6,11 +6,16 @@ every forward; the ``backend`` argument picks ``"torch"`` (autograd reference), 
 CPU) or ``"cupy"`` (fused CUDA) through :func:`get_backend`.
 """
 
-from snnmodels.errors import BackendUnavailableError, SnnmodelsError
-from snnmodels.kernels.registry import available_backends, get_backend
-from snnmodels.layers import TimeFolded, Voting
-from snnmodels.neurons import IF, LIAF, LIF, PLIF, LIFParameters, LIFState
-from snnmodels.neurons import functional
+from eventkit._extras import require
+
+# snnmodels is all torch: without it, `import snnmodels` says in one line which extra installs it.
+require("torch", "train", "snnmodels")
+
+from snnmodels.errors import BackendUnavailableError, SnnmodelsError  # noqa: E402
+from snnmodels.kernels.registry import available_backends, get_backend  # noqa: E402
+from snnmodels.layers import TimeFolded, Voting  # noqa: E402
+from snnmodels.neurons import IF, LIAF, LIF, PLIF, LIFParameters, LIFState  # noqa: E402
+from snnmodels.neurons import functional  # noqa: E402
 
 __all__ = [
     "IF",

@@ -37,6 +37,7 @@ from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Any
 
+from .._extras import install_hint
 from ..errors import ArchiveError, EventkitError, UnsafeArchiveError
 from .extract_guard import ExpandLimits, check_expansion, copy_member, reading, writing
 from .extract_swap import install, load_record, save_record
@@ -230,7 +231,7 @@ def _other_backend(p: Path, kind: str):
         pass
     except Exception as err:  # backend present but unusable (e.g. no unrar tool)
         raise ArchiveError(_manual_message(p, kind, f"({err})")) from None
-    raise ArchiveError(_manual_message(p, kind, "(install the 'archives' extra: pip install 'eventkit[archives]')"))
+    raise ArchiveError(_manual_message(p, kind, f"(reading it needs the 'archives' extra: {install_hint('archives')})"))
 
 
 def _manual_message(p: Path, kind: str, why: str) -> str:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import functools
 import os
+from importlib import resources
 from pathlib import Path
 
 from ..errors import DatasetNotFoundError, ManifestError
@@ -13,9 +14,20 @@ __all__ = ["manifest_dir", "list_datasets", "get_manifest"]
 
 
 def manifest_dir() -> Path:
-    """Folder of the bundled manifests (``$EVENTKIT_MANIFESTS`` overrides it)."""
+    """Folder of the bundled manifests.
+
+    ``$EVENTKIT_MANIFESTS`` overrides it. An installed wheel ships them as the package data
+    ``eventkit/data_manifests/``; a checkout (and its editable install) keeps them in the top-level
+    ``data_manifests/`` beside the ``eventkit`` package.
+    """
     env = os.environ.get("EVENTKIT_MANIFESTS")
-    return Path(env) if env else Path(__file__).resolve().parents[2] / "data_manifests"
+    if env:
+        return Path(env)
+    # Wheels install unpacked, so the package data is a real folder on disk.
+    installed = Path(str(resources.files("eventkit").joinpath("data_manifests")))
+    if installed.is_dir():
+        return installed
+    return Path(__file__).resolve().parents[2] / "data_manifests"
 
 
 @functools.lru_cache(maxsize=4)

@@ -8,8 +8,13 @@ This package is the only place eventkit imports torch.
 
 from __future__ import annotations
 
-from . import event_transforms, transforms
-from .collate import pad_collate, padded_mask
-from .dataset import EventDataset, FrameDataset
+from .._extras import require
+
+# Without torch, one line naming the extra, not a traceback from deep inside a submodule.
+require("torch", "torch", "eventkit.torch (FrameDataset, EventDataset)")
+
+from . import event_transforms, transforms  # noqa: E402  (after the torch check)
+from .collate import pad_collate, padded_mask  # noqa: E402
+from .dataset import EventDataset, FrameDataset  # noqa: E402
 
 __all__ = ["EventDataset", "FrameDataset", "event_transforms", "pad_collate", "padded_mask", "transforms"]

@@ -7,7 +7,7 @@ import json
 import pytest
 from click.testing import CliRunner
 
-from cli.eventkit_cli import main
+from eventkit_cli.eventkit_cli import main
 from tests.conftest import SAMPLES_DIR, load_expect, sample_names
 
 

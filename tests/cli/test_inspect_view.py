@@ -9,7 +9,7 @@ import pytest
 from click.testing import CliRunner
 from PIL import Image
 
-from cli.inspect_view import inspect, view
+from eventkit_cli.inspect_view import inspect, view
 from eventkit.events import EVENT_DTYPE
 from eventkit.render import PALETTES, contrast_scale, frames_to_rgb, save_gif, save_grid_png
 from eventkit.store import create_event_store, create_store
@@ -139,7 +139,7 @@ def test_inspect_human_and_json(runner, tmp_path):
 
 
 def test_inspect_histogram_bins_many_lengths():
-    from cli.inspect_view import _histogram
+    from eventkit_cli.inspect_view import _histogram
 
     lines = _histogram([[t, 1] for t in range(3, 60)])  # 57 distinct T (variable-T stores)
     assert len(lines) == 12 and lines[0].split()[0] == "T=3-7" and lines[-1].split()[0] == "T=58-59"

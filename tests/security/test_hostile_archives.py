@@ -429,7 +429,7 @@ def test_cli_download_of_a_served_bomb_is_one_error_line_and_the_flag_raises_it(
 
     from click.testing import CliRunner
 
-    from cli.eventkit_cli import main
+    from eventkit_cli.eventkit_cli import main
     from tests.helpers.http_server import LocalServer, Route
 
     bomb = make_zip(tmp_path / "MINI.zip", [("MINI/a/zeros.npz", bytes(20 << 20))]).read_bytes()

@@ -26,7 +26,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.snnmodels_cli import main
+from eventkit_cli.snnmodels_cli import main
 from snnmodels.errors import CheckpointError
 from snnmodels.training import TrainConfig, evaluate_checkpoint, fit, load_checkpoint
 from tests.snnmodels.training.conftest import make_store

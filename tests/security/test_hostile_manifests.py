@@ -398,7 +398,7 @@ def test_download_with_climbing_nested_glob_is_refused_before_any_write(tmp_path
 
     from click.testing import CliRunner
 
-    from cli.eventkit_cli import main
+    from eventkit_cli.eventkit_cli import main
     from tests.helpers.http_server import LocalServer, Route
 
     victim = tmp_path / "victim"  # a user's folder three levels above <root>/hostile/extract
@@ -436,7 +436,7 @@ def test_download_with_climbing_nested_glob_is_refused_before_any_write(tmp_path
 def test_download_with_missing_manifest_file_is_a_usage_error(tmp_path):
     from click.testing import CliRunner
 
-    from cli.eventkit_cli import main
+    from eventkit_cli.eventkit_cli import main
 
     res = CliRunner().invoke(main, ["download", "--manifest", str(tmp_path / "nope.toml"), "--root", str(tmp_path)])
     assert res.exit_code == 2 and "does not exist" in res.output and "Traceback" not in res.output
@@ -478,7 +478,7 @@ def test_cli_flags_reach_the_download_and_the_decoders(tmp_path, monkeypatch):
     from click.testing import CliRunner
 
     import eventkit.datasets.prepare as prepare
-    from cli.eventkit_cli import main
+    from eventkit_cli.eventkit_cli import main
 
     seen = {}
 

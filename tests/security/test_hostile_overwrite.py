@@ -21,7 +21,7 @@ import numpy as np
 import pytest
 from click.testing import CliRunner
 
-from cli.eventkit_cli import main
+from eventkit_cli.eventkit_cli import main
 from eventkit.store import StoreMismatchError, open_store
 from eventkit.store.writer import create_store
 from tests.eventkit.pipeline.conftest import CFG_KW, assert_same_store, store_content
@@ -152,7 +152,7 @@ def test_cli_convert_overwrite_refuses_a_thesis_folder(gestures: Path, tmp_path:
 
 
 def test_cli_synth_overwrite_refuses_a_thesis_folder(tmp_path: Path) -> None:
-    from cli.synth import synth
+    from eventkit_cli.synth import synth
 
     np.save(tmp_path / "digits.npy", np.random.default_rng(1).random((3, 8, 8)).astype(np.float32))
     np.save(tmp_path / "digits.labels.npy", np.array([0, 1, 0]))

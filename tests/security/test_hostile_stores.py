@@ -17,7 +17,7 @@ import pytest
 import torch
 from click.testing import CliRunner
 
-from cli.inspect_view import inspect
+from eventkit_cli.inspect_view import inspect
 from eventkit.store import StoreCorruptError, create_event_store, create_store, open_event_store, open_store
 from eventkit.store.inspect import inspect_store, verify_store
 from eventkit.torch import FrameDataset, pad_collate
@@ -440,7 +440,7 @@ def test_inspect_verify_names_samples_of_a_garbage_labels_chunk(store):
 
 @pytest.mark.parametrize("damage", ["shard", "labels"])
 def test_snnmodels_train_refuses_a_damaged_store_in_one_line(store, tmp_path, damage):
-    from cli.snnmodels_cli import main
+    from eventkit_cli.snnmodels_cli import main
 
     victim = shard(store, k=1) if damage == "shard" else store / "train" / "labels" / "c" / "1"
     victim.unlink()

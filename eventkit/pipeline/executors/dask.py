@@ -7,13 +7,19 @@ shard is idempotent.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import multiprocessing
 import os
+import signal
+import threading
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
-from ...errors import EventkitError
+from ..._extras import require
+from ...errors import EventkitError, OptionError, SchedulerUnreachableError
+
+SCHEDULER_TIMEOUT_S = 10.0  # connect timeout for --scheduler (env EVENTKIT_SCHEDULER_TIMEOUT)
 
 _MAIN_GUARD = (
     "could not start local Dask worker processes. Dask starts them with 'spawn', which re-runs "
@@ -28,7 +34,7 @@ class DaskExecutor:
 
         if scheduler:
             self.cluster = None
-            self.client = Client(scheduler, timeout="30s")
+            self.client = _connect(Client, scheduler)
             return
         if multiprocessing.parent_process() is not None:
             # We are a worker being spawned and re-running the user's script from the top.
@@ -37,10 +43,11 @@ class DaskExecutor:
         # processes, one thread each: decoders release the GIL but framing and zarr writes
         # are simplest and most predictable with one task per process
         try:
-            self.cluster = LocalCluster(
-                n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
-                silence_logs=logging.ERROR,
-            )
+            with _workers_ignore_ctrl_c():
+                self.cluster = LocalCluster(
+                    n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
+                    silence_logs=logging.ERROR,
+                )
         except RuntimeError as err:
             raise EventkitError(f"{_MAIN_GUARD} (Dask said: {err})") from None
         self.client = Client(self.cluster)
@@ -63,6 +70,56 @@ class DaskExecutor:
                 fut.release()
 
     def close(self) -> None:
-        self.client.close()
-        if self.cluster is not None:
-            self.cluster.close()
+        """Shut the client and the local cluster down, quietly (also after Ctrl-C or an error)."""
+        with _quiet_dask():
+            try:
+                self.client.close()
+            finally:
+                if self.cluster is not None:
+                    self.cluster.close()
+
+
+def _connect(client_cls: Any, scheduler: str) -> Any:
+    """A client of the scheduler at ``scheduler``, or one clear error within the connect timeout."""
+    timeout = float(os.environ.get("EVENTKIT_SCHEDULER_TIMEOUT", SCHEDULER_TIMEOUT_S))
+    try:
+        with _quiet_dask():
+            return client_cls(scheduler, timeout=f"{timeout}s")
+    except ValueError as err:  # malformed address: dask names the problem
+        raise OptionError(f"--scheduler (scheduler=) {scheduler!r} is not a Dask scheduler address ({err}); "
+                          "give one like tcp://10.0.0.5:8786") from None
+    except OSError as err:  # refused, unknown host, timed out (TimeoutError is an OSError)
+        raise SchedulerUnreachableError(
+            f"no Dask scheduler answers at {scheduler} within {timeout:g} s ({err}); start one there "
+            "(`dask scheduler` on that machine, then `dask worker <address>` on each worker), or drop "
+            "--scheduler (scheduler=None) to convert on this machine"
+        ) from None
+
+
+@contextlib.contextmanager
+def _workers_ignore_ctrl_c() -> Iterator[None]:
+    """Start worker processes with SIGINT ignored: Ctrl-C stops the main process, which shuts them down.
+
+    Otherwise every worker of the process group gets the Ctrl-C too and prints its own traceback.
+    Python keeps an ignored SIGINT ignored in a child it starts.
+    """
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers can only be changed in the main thread
+        return
+    old = signal.signal(signal.SIGINT, signal.SIG_IGN)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGINT, old)
+
+
+@contextlib.contextmanager
+def _quiet_dask() -> Iterator[None]:
+    """Silence distributed's log lines (connection retries, shutdown noise) for the block."""
+    logger = logging.getLogger("distributed")
+    old = logger.level
+    logger.setLevel(logging.CRITICAL)
+    try:
+        yield
+    finally:
+        logger.setLevel(old)

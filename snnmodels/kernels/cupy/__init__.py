@@ -1,4 +1,4 @@
-"""``cupy`` backend: fused CUDA kernels (optional extra ``gpu``; cupy is imported only here).
+"""``cupy`` backend: fused CUDA kernels (optional extras ``gpu-cuda12`` / ``gpu-cuda13``; cupy is imported only here).
 
 :func:`load` returns the backend or raises
 :class:`~snnmodels.errors.BackendUnavailableError` saying why (cupy missing or broken, no CUDA
@@ -19,7 +19,8 @@ def load():
     except Exception as exc:
         raise BackendUnavailableError(
             "cupy", f"cupy cannot be imported ({type(exc).__name__}: {exc}); "
-            "install the 'gpu' extra (cupy-cuda12x) matching your CUDA version",
+            "install the extra matching your CUDA version: pip install 'eventkit[gpu-cuda12]' "
+            "or pip install 'eventkit[gpu-cuda13]'",
         ) from None
     import torch
 

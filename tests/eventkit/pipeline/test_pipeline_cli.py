@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from click.testing import CliRunner
 
-from cli.eventkit_cli import main
+from eventkit_cli.eventkit_cli import main
 
 from .conftest import FRAMES, assert_same_store
 

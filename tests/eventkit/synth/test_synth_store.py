@@ -11,7 +11,7 @@ import zarr
 from click.testing import CliRunner
 
 import eventkit
-from cli.synth import synth
+from eventkit_cli.synth import synth
 from eventkit.store import StoreMismatchError
 from eventkit.synth import ImageSetError, Saccade, discover_images, prepare_image, synth_convert
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from cli.snnmodels_cli import main
+from eventkit_cli.snnmodels_cli import main
 
 
 @pytest.fixture(scope="module")

@@ -35,7 +35,8 @@ def test_tiny_run_learns_and_writes_outputs(tiny_store: Path, tmp_path: Path) ->
         assert (tmp_path / name).is_file()
     rows = list(csv.DictReader(open(tmp_path / "log.csv")))
     assert [int(r["epoch"]) for r in rows] == list(range(1, 9))
-    assert float(rows[-1]["test_acc"]) == pytest.approx(h[-1]["test_acc"], abs=1e-5)
+    assert float(rows[-1]["val_acc"]) == pytest.approx(h[-1]["val_acc"], abs=1e-5)
+    assert result.test is not None and result.test.samples == 24 and 0.0 <= result.test_acc <= 1.0
 
 
 class _Stop(Exception):
