@@ -69,12 +69,24 @@ def _model_names() -> list[str]:
 @click.option("--amp/--no-amp", default=None, help="Mixed precision (default: on for CUDA).")
 @click.option("--workers", default=0, show_default=True, type=click.IntRange(min=0),
               help="DataLoader workers for stores too large to preload.")
+@click.option("--val-fraction", default=0.1, show_default=True, type=click.FloatRange(0.0, 0.9),
+              help="Share of the train split held out (whole users/recordings, seeded) to pick best.pt, when "
+                   "the store has no val split; 0: none (best.pt is the last epoch).")
+@click.option("--overwrite", is_flag=True, help="Replace the run in OUT (only its last.pt, best.pt, log.csv, "
+                                                "curves.png; other files stay).")
+@click.option("--max-batches", default=None, type=click.IntRange(min=1),
+              help="Stop every pass after this many batches (a smoke run).")
+@click.option("--quiet", is_flag=True, help="No per-batch progress bars.")
 def train(store: Path, model: str, epochs: int, batch_size: int, lr: float, T: int | None, backend: str,
           device: str, out: Path, resume: bool, seed: int, loss: str, optimizer: str, weight_decay: float,
-          amp: bool | None, workers: int) -> None:
+          amp: bool | None, workers: int, val_fraction: float, overwrite: bool, max_batches: int | None,
+          quiet: bool) -> None:
     """Train a spiking network on a frame store; checkpoint and log every epoch.
 
-    Writes OUT/last.pt (every epoch), OUT/best.pt, OUT/log.csv and OUT/curves.png.
+    Writes OUT/last.pt (every epoch), OUT/best.pt (best validation accuracy), OUT/log.csv and
+    OUT/curves.png. The validation split is the store's val split, or --val-fraction of the train
+    split carved out by user/recording; the test split is evaluated once at the end, with best.pt.
+    Before the first step it prints an estimate of peak memory and time per epoch.
 
     \b
     Examples:
@@ -85,21 +97,22 @@ def train(store: Path, model: str, epochs: int, batch_size: int, lr: float, T: i
       snnmodels train --store … --out runs/plif --epochs 256 --resume
     """
     _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume, seed, loss, optimizer,
-           weight_decay, amp, workers)
+           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet)
 
 
 @snn_errors
 def _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume, seed, loss, optimizer,
-           weight_decay, amp, workers) -> None:
+           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet) -> None:
     from snnmodels.training import TrainConfig, fit
 
     cfg = TrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                       T=T, backend=backend, device=device, optimizer=optimizer, weight_decay=weight_decay,
-                      loss=loss, amp=amp, seed=seed, num_workers=workers)
-    result = fit(cfg, resume=resume, log=click.echo)
-    final = result.final
-    click.echo(f"final test accuracy {final['test_acc']:.2%} (best {result.best_acc:.2%} at epoch "
-               f"{result.best_epoch})")
+                      loss=loss, amp=amp, seed=seed, num_workers=workers, val_fraction=val_fraction,
+                      max_batches=max_batches, progress=not quiet)
+    result = fit(cfg, resume=resume, overwrite=overwrite, log=click.echo)
+    if result.test is not None:
+        click.echo(f"final test accuracy {result.test_acc:.2%} of the validation-selected model (best.pt, epoch "
+                   f"{result.best_epoch}, validation accuracy {result.best_acc:.2%})")
     click.echo(f"checkpoints: {out / 'last.pt'}, {out / 'best.pt'}  log: {out / 'log.csv'}  "
                f"curves: {out / 'curves.png'}")
 
@@ -125,8 +138,9 @@ def _parse_samples(ctx: click.Context, param: click.Parameter, value: str | None
               help="Neuron kernels (default: the training backend).")
 @click.option("--device", default="cpu", show_default=True)
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))
+@click.option("--quiet", is_flag=True, help="No per-batch progress bar.")
 def eval_(checkpoint: Path, store: Path, split: str, samples: list[int], out: Path | None, backend: str | None,
-          device: str, batch_size: int) -> None:
+          device: str, batch_size: int, quiet: bool) -> None:
     """Evaluate a checkpoint: accuracy, confusion matrix (text and PNG), top-3 predictions.
 
     Also prints the firing rate of every neuron layer and the synaptic operations per inference
@@ -136,16 +150,16 @@ def eval_(checkpoint: Path, store: Path, split: str, samples: list[int], out: Pa
     Examples:
       snnmodels eval --checkpoint runs/small/best.pt --store …/frames-T8-time-….zarr --samples 0,5,9
     """
-    _eval(checkpoint, store, split, samples, out, backend, device, batch_size)
+    _eval(checkpoint, store, split, samples, out, backend, device, batch_size, quiet)
 
 
 @snn_errors
-def _eval(checkpoint, store, split, samples, out, backend, device, batch_size) -> None:
+def _eval(checkpoint, store, split, samples, out, backend, device, batch_size, quiet) -> None:
     from snnmodels.training import evaluate_checkpoint, format_report
 
     result = evaluate_checkpoint(checkpoint, store, split=split, samples=samples,
                                  out=out if out is not None else Path(checkpoint).parent, backend=backend,
-                                 device=device, batch_size=batch_size)
+                                 device=device, batch_size=batch_size, progress=not quiet)
     click.echo(format_report(result))
 
 

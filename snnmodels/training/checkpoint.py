@@ -39,6 +39,12 @@ KEYS: dict[str, tuple[type, ...]] = {
     "scaler_state": (dict, type(None)), "rng": (dict,), "history": (list,), "best_acc": (float, int),
     "best_epoch": (int,),
 }
+#: Optional ``validation`` entry (the run's validation split, :class:`~snnmodels.training.split.ValidationSplit`):
+#: its keys and types. Checkpoints written before it existed lack it.
+VALIDATION_KEYS: dict[str, tuple[type, ...]] = {
+    "source": (str,), "split": (str,), "fraction": (float, int), "seed": (int,), "train_indices": (list,),
+    "val_indices": (list,), "groups": (list,), "grouped_by": (str,),
+}
 #: Keys of ``config`` that loading relies on, and their types.
 CONFIG_KEYS: dict[str, tuple[type, ...]] = {
     "model": (str,), "backend": (str,), "loss": (str,), "store": (str,), "model_kwargs": (dict,),
@@ -173,6 +179,24 @@ def validate_checkpoint(ckpt: Any, path: str | os.PathLike[str]) -> None:
     if not all(isinstance(row, dict) for row in ckpt["history"]):
         raise _fail(p, "history is not a list of per-epoch rows")
     _validate_rng(ckpt["rng"], p)
+    if "validation" in ckpt:
+        _validate_split(ckpt["validation"], p)
+
+
+def _validate_split(v: Any, p: Path) -> None:
+    """The stored validation split: plain data with the keys, types and index lists of one."""
+    if not isinstance(v, dict) or set(v) != set(VALIDATION_KEYS):
+        raise _fail(p, f"validation is not a validation-split record (keys {', '.join(VALIDATION_KEYS)})")
+    for key, types in VALIDATION_KEYS.items():
+        if not isinstance(v[key], types) or isinstance(v[key], bool):
+            raise _fail(p, f"validation.{key} is a {type(v[key]).__name__}, not {_type_names(types)}")
+    if v["source"] not in ("carved", "store", "none"):
+        raise _fail(p, f"validation.source is {v['source']!r}, not carved, store or none")
+    for key in ("train_indices", "val_indices"):
+        if not all(isinstance(i, int) and not isinstance(i, bool) and i >= 0 for i in v[key]):
+            raise _fail(p, f"validation.{key} is not a list of sample indices (ints >= 0)")
+    if not all(isinstance(g, str) for g in v["groups"]):
+        raise _fail(p, "validation.groups is not a list of group names")
 
 
 def _validate_rng(rng: dict[str, Any], p: Path) -> None:

@@ -107,12 +107,14 @@ class FrameBatches:
         ``"auto"``: preload when the split is at most :data:`PRELOAD_LIMIT` bytes as float32.
     num_workers
         DataLoader workers when streaming.
+    indices
+        Use only these samples of the split (a carved train/validation part; None: all of them).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], split: str, *, batch_size: int, T: int | None = None,
         shuffle: bool = False, seed: int = 0, preload: bool | str = "auto", num_workers: int = 0,
-        drop_last: bool = False,
+        drop_last: bool = False, indices: list[int] | None = None,
     ) -> None:
         self.info = store_info(path)
         if split not in self.info.splits:
@@ -122,8 +124,12 @@ class FrameBatches:
             raise ConfigError(f"batch size must be >= 1, got {batch_size}")
         store = eventkit.open_store(self.info.path)
         view = store[split]
-        self.labels = torch.as_tensor(np.asarray(view.labels, dtype=np.int64))
-        self.lengths = torch.as_tensor(np.asarray(view.lengths, dtype=np.int64))
+        total = len(view)
+        self.indices = np.arange(total) if indices is None else np.asarray(indices, dtype=np.int64)
+        if self.indices.ndim != 1 or (self.indices.size and not (0 <= self.indices.min() and self.indices.max() < total)):
+            raise ConfigError(f"sample indices out of range for split {split!r} of {total} samples in {path}")
+        self.labels = torch.as_tensor(np.asarray(view.labels, dtype=np.int64)[self.indices])
+        self.lengths = torch.as_tensor(np.asarray(view.lengths, dtype=np.int64)[self.indices])
         self.variable = store.params.get("frames") is None or bool((self.lengths != self.info.t_max).any())
         self.T = _resolve_T(self.info, T, self.variable)
         self.lengths = self.lengths.clamp(max=self.T)
@@ -135,7 +141,7 @@ class FrameBatches:
             preload = nbytes <= PRELOAD_LIMIT
         self.frames: torch.Tensor | None = None
         if preload:
-            frames = view.read_frames(np.arange(n))[:, : self.T]
+            frames = view.read_frames(self.indices)[:, : self.T]
             self.frames = torch.from_numpy(frames.astype(np.float32, copy=False))
 
     def __len__(self) -> int:
@@ -174,7 +180,7 @@ class FrameBatches:
 
         ds = FrameDataset(self.info.path, self.split, dtype=torch.float32, return_length=True)
         collate = functools.partial(pad_collate, time_first=True, total_length=max(self.T, ds.t_max))
-        loader = DataLoader(ds, batch_size=self.batch_size, sampler=order.tolist(), collate_fn=collate,
+        loader = DataLoader(ds, batch_size=self.batch_size, sampler=self.indices[order.numpy()].tolist(), collate_fn=collate,
                             num_workers=self.num_workers, drop_last=self.drop_last,
                             persistent_workers=False)
         try:

@@ -12,7 +12,7 @@ import torch
 from snnmodels.errors import ConfigError
 from snnmodels.training.loop import evaluate
 from snnmodels.training.losses import probabilities
-from snnmodels.training.metrics import ActivityMonitor, confusion_matrix
+from snnmodels.training.metrics import ActivityMonitor, confusion_matrix, predict, rank_classes
 from snnmodels.training.plots import plot_confusion
 from snnmodels.training.trainer import load_checkpoint, model_from_checkpoint, open_batches, resolve_device
 
@@ -55,7 +55,7 @@ class EvalResult:
 def evaluate_checkpoint(
     checkpoint: str | os.PathLike[str], store: str | os.PathLike[str], *, split: str = "test",
     samples: list[int] | None = None, out: str | os.PathLike[str] | None = None, backend: str | None = None,
-    device: str = "cpu", batch_size: int = 16, k: int = 3,
+    device: str = "cpu", batch_size: int = 16, k: int = 3, progress: bool = False,
 ) -> EvalResult:
     """Evaluate a checkpoint written by :func:`~snnmodels.training.fit` on ``store[split]``.
 
@@ -72,6 +72,11 @@ def evaluate_checkpoint(
     backend
         Neuron backend to run with (None: the training one; a ``cupy`` checkpoint runs on ``numba``
         on the CPU and a ``numba`` one on ``cupy`` on CUDA).
+    progress
+        A per-batch progress bar on stderr.
+
+    Ties between equal scores go to the lower class index, in the confusion matrix and in the
+    top-``k`` lines alike (:func:`~snnmodels.training.metrics.rank_classes`).
     """
     ckpt = load_checkpoint(checkpoint)
     cfg = ckpt["config"]
@@ -98,18 +103,18 @@ def evaluate_checkpoint(
             raise ConfigError(f"sample index {i} is out of range for split {split!r} of {n} samples")
     model = model_from_checkpoint(ckpt, backend, checkpoint).to(dev)
     with ActivityMonitor(model) as mon:
-        stats = evaluate(model, batches, cfg["loss"], device=dev, k=k, collect=True)
-    preds = stats.rates.argmax(-1)
+        stats = evaluate(model, batches, cfg["loss"], device=dev, k=k, collect=True, progress=progress, desc=split)
+    preds = predict(stats.rates)  # the same tie rule as the top-k lines below
     K = len(info.classes)
     cm = confusion_matrix(preds, stats.labels, K)
     probs = probabilities(stats.rates, cfg["loss"])
     chosen = []
     for i in samples or []:
         i = i % n
-        p, c = probs[i].topk(min(k, K))
+        top = rank_classes(stats.rates[i], k)  # ranked on the scores (ties: lower class index first)
         chosen.append({
             "index": i, "sample_id": str(batches_sample_id(store, split, i)), "label": int(stats.labels[i]),
-            "top": [(int(ci), info.classes[int(ci)], float(pi)) for pi, ci in zip(p, c)],
+            "top": [(int(ci), info.classes[int(ci)], float(probs[i, ci])) for ci in top],
         })
     png = None
     if out is not None:

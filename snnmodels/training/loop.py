@@ -7,8 +7,10 @@ between batches.
 from __future__ import annotations
 
 import contextlib
+import itertools
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field
 
 import torch
@@ -56,6 +58,45 @@ def _autocast(device: torch.device, amp: bool):
     return contextlib.nullcontext()
 
 
+def _samples_in(batches: Iterable[Batch], max_batches: int | None) -> int | None:
+    """Samples the pass will see (for the progress bar's ETA), None when unknown."""
+    n = getattr(batches, "num_samples", None)
+    if n is None:
+        return None
+    if max_batches is not None:
+        n = min(n, max_batches * int(getattr(batches, "batch_size", 1)))
+    return int(n)
+
+
+class _Progress:
+    """A per-batch tqdm bar on stderr: samples/s, ETA, running loss and accuracy.
+
+    A no-op when off, and when stderr is not a terminal (tqdm's ``disable=None``).
+    """
+
+    def __init__(self, enabled: bool, desc: str, total: int | None) -> None:
+        self.bar = None
+        if enabled:
+            from tqdm.auto import tqdm
+
+            # disable=None: drawn on a terminal only, so logs and captured output get no carriage returns
+            self.bar = tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, leave=False,
+                            dynamic_ncols=True, mininterval=0.5, disable=None)
+
+    def update(self, n: int, loss: float, acc: float) -> None:
+        if self.bar is not None:
+            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1%}", refresh=False)
+            self.bar.update(n)
+
+    def close(self) -> None:
+        if self.bar is not None:
+            self.bar.close()
+
+
+def _limited(batches: Iterable[Batch], max_batches: int | None) -> Iterator[Batch]:
+    return iter(batches) if max_batches is None else itertools.islice(batches, max_batches)
+
+
 def _use_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
     """The lengths when some sample is shorter than the batch's ``T`` (else None: plain mean)."""
     return lengths if bool((lengths < x.shape[0]).any()) else None
@@ -64,6 +105,7 @@ def _use_lengths(x: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor | None:
 def train_one_epoch(
     model: nn.Module, batches: Iterable[Batch], optimizer: torch.optim.Optimizer, loss: str = "mse", *,
     device: torch.device | str = "cpu", scaler: torch.amp.GradScaler | None = None, amp: bool = False, k: int = 3,
+    progress: bool = False, desc: str = "train", max_batches: int | None = None,
 ) -> EpochStats:
     """Train ``model`` for one pass over ``batches``.
 
@@ -83,13 +125,18 @@ def train_one_epoch(
         Mixed precision on CUDA (``torch.autocast`` fp16 with a gradient scaler).
     k
         The ``k`` of the top-``k`` accuracy.
+    progress, desc
+        Show a per-batch progress bar on stderr (samples/s, ETA, running loss/accuracy) labelled ``desc``.
+    max_batches
+        Stop after this many batches (smoke runs; None: the whole split).
     """
     device = torch.device(device)
     loss_fn = LOSSES[loss]
     model.train()
     t0 = time.perf_counter()
     total_loss, n, hits = 0.0, 0, {1: 0, k: 0}
-    for x, y, lengths in batches:
+    bar = _Progress(progress, desc, _samples_in(batches, max_batches))
+    for x, y, lengths in _limited(batches, max_batches):
         x = x.to(device, non_blocking=True)
         y = y.to(device, non_blocking=True)
         optimizer.zero_grad(set_to_none=True)
@@ -108,6 +155,8 @@ def train_one_epoch(
         n += b
         for kk, c in topk_correct(rate.detach().float(), y, (1, k)).items():
             hits[kk] += c
+        bar.update(b, total_loss / n, hits[1] / n)
+    bar.close()
     return EpochStats(total_loss / max(n, 1), hits[1] / max(n, 1), hits[k] / max(n, 1), n,
                       time.perf_counter() - t0, k)
 
@@ -115,7 +164,8 @@ def train_one_epoch(
 @torch.no_grad()
 def evaluate(
     model: nn.Module, batches: Iterable[Batch], loss: str = "mse", *, device: torch.device | str = "cpu",
-    amp: bool = False, k: int = 3, collect: bool = False,
+    amp: bool = False, k: int = 3, collect: bool = False, progress: bool = False, desc: str = "eval",
+    max_batches: int | None = None,
 ) -> EpochStats:
     """Evaluate ``model`` on ``batches`` (no gradients, eval mode).
 
@@ -133,7 +183,8 @@ def evaluate(
     t0 = time.perf_counter()
     total_loss, n, hits = 0.0, 0, {1: 0, k: 0}
     all_rates, all_labels = [], []
-    for x, y, lengths in batches:
+    bar = _Progress(progress, desc, _samples_in(batches, max_batches))
+    for x, y, lengths in _limited(batches, max_batches):
         x, y = x.to(device), y.to(device)
         with _autocast(device, amp):
             rate = firing_rate(model(x), _use_lengths(x, lengths)).float()
@@ -145,6 +196,8 @@ def evaluate(
         if collect:
             all_rates.append(rate.cpu())
             all_labels.append(y.cpu())
+        bar.update(b, total_loss / n, hits[1] / n)
+    bar.close()
     stats = EpochStats(total_loss / max(n, 1), hits[1] / max(n, 1), hits[k] / max(n, 1), n,
                        time.perf_counter() - t0, k)
     if collect:

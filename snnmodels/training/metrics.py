@@ -31,20 +31,49 @@ from torch import nn
 
 from snnmodels.neurons.modules import _Neuron
 
-__all__ = ["topk_correct", "confusion_matrix", "ActivityMonitor", "LayerActivity", "E_AC_PJ", "E_MAC_PJ"]
+__all__ = ["rank_classes", "predict", "topk_correct", "confusion_matrix", "ActivityMonitor", "LayerActivity", "E_AC_PJ", "E_MAC_PJ"]
 
 E_AC_PJ = 0.9
 E_MAC_PJ = 4.6
 
 
+def rank_classes(scores: torch.Tensor, k: int | None = None) -> torch.Tensor:
+    """Class indices ordered by descending score: the ONE ranking every prediction uses.
+
+    Tie rule: among equal scores the lower class index ranks first (a stable descending sort),
+    on every device. ``argmax`` predictions (:func:`predict`, the confusion matrix), top-k
+    accuracy (:func:`topk_correct`) and the per-sample top-k lines of ``snnmodels eval`` all come
+    from this function, so they never disagree on a tie.
+
+    Parameters
+    ----------
+    scores
+        ``[..., K]`` scores (firing rates, logits or probabilities).
+    k
+        Keep the first ``k`` classes (None: all ``K``; larger than ``K``: ``K``).
+
+    Returns
+    -------
+    torch.Tensor
+        ``[..., min(k, K)]`` int64 class indices.
+    """
+    order = torch.sort(scores, dim=-1, descending=True, stable=True).indices
+    return order if k is None else order[..., : min(k, scores.shape[-1])]
+
+
+def predict(scores: torch.Tensor) -> torch.Tensor:
+    """Top-1 class of each row (ties: the lowest class index, see :func:`rank_classes`)."""
+    return rank_classes(scores, 1)[..., 0]
+
+
 def topk_correct(scores: torch.Tensor, labels: torch.Tensor, ks: tuple[int, ...] = (1, 3)) -> dict[int, int]:
     """Number of samples whose label is among the ``k`` highest scores, for each ``k``.
 
-    Ties are broken by class index (lower first), as ``torch.topk`` on CPU.
+    Ties follow :func:`rank_classes` (lower class index first).
     """
     out = {}
     k_max = min(max(ks), scores.shape[-1])
-    top = scores.topk(k_max, dim=-1).indices
+    top = rank_classes(scores, k_max)
     hit = top == labels[:, None]
     for k in ks:
         out[k] = int(hit[:, : min(k, k_max)].any(-1).sum())

@@ -67,8 +67,9 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
     Parameters
     ----------
     history
-        Rows with ``epoch``, ``train_loss``, ``test_loss``, ``train_acc``, ``test_acc`` (missing or
-        NaN values are skipped).
+        Rows with ``epoch``, ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (missing or
+        NaN values are skipped; the ``test_*`` columns of runs from before validation splits are drawn
+        when there are no ``val_*`` ones).
     """
     img = Image.new("RGB", (900, 340), "white")
     draw = ImageDraw.Draw(img)
@@ -77,9 +78,10 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
     def col(key: str) -> list[float]:
         return [float(r.get(key, math.nan)) for r in history]
 
-    _panel(draw, (0, 0, 450, 340), "loss", {"train": (ep, col("train_loss")), "test": (ep, col("test_loss"))}, None)
+    other = "val" if any("val_loss" in r for r in history) or not history else "test"
+    _panel(draw, (0, 0, 450, 340), "loss", {"train": (ep, col("train_loss")), other: (ep, col(f"{other}_loss"))}, None)
     _panel(draw, (450, 0, 900, 340), "top-1 accuracy",
-           {"train": (ep, col("train_acc")), "test": (ep, col("test_acc"))}, (0.0, 1.0))
+           {"train": (ep, col("train_acc")), other: (ep, col(f"{other}_acc"))}, (0.0, 1.0))
     out = Path(path)
     img.save(out)
     return out

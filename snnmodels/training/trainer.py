@@ -3,10 +3,19 @@
 Output folder (``out``)::
 
     last.pt        checkpoint after every epoch (model, optimizer, scheduler, AMP scaler, RNG
-                   states, epoch, history, config); ``--resume`` continues from it
-    best.pt        the checkpoint of the best test accuracy so far
-    log.csv        one row per epoch: losses, top-1/top-k accuracy, learning rate, seconds
-    curves.png     loss and accuracy curves
+                   states, epoch, history, config, validation split); ``--resume`` continues from it
+    best.pt        the checkpoint of the best VALIDATION accuracy so far
+    log.csv        one row per epoch: train and validation losses, top-1/top-k accuracy, learning
+                   rate, seconds
+    curves.png     loss and accuracy curves (train and validation)
+
+Model selection never sees the test split: a validation split (the store's ``val``/``validation``
+split, else carved from the training split by :mod:`snnmodels.training.split`, grouped by user or
+recording and seeded) picks ``best.pt``; the test split is evaluated once, at the end, with the
+``best.pt`` weights, and that is the accuracy ``fit`` reports (:attr:`TrainResult.test`).
+
+Before the first step ``fit`` prints an estimate of peak memory and time per epoch
+(:mod:`snnmodels.training.estimate`) and warns when it exceeds the free memory.
 
 Determinism: the model is initialised from ``seed``, every epoch's shuffling order comes from
 ``(seed, epoch)`` and the global RNG states (dropout) are saved in the checkpoint, so on the CPU a
@@ -33,14 +42,19 @@ from snnmodels.training.checkpoint import (
     check_state_dict, load_checkpoint, model_from_checkpoint, rng_state, set_rng_state,
 )
 from snnmodels.training.data import FrameBatches
+from snnmodels.training.estimate import estimate_run, peak_rss
 from snnmodels.training.loop import EpochStats, evaluate, train_one_epoch
 from snnmodels.training.losses import LOSSES
 from snnmodels.training.plots import plot_curves
+from snnmodels.training.split import VAL_SPLIT_NAMES, ValidationSplit, carve_validation
 
 __all__ = ["TrainConfig", "TrainResult", "fit", "load_checkpoint", "model_from_checkpoint", "resolve_device"]
 
-LOG_FIELDS = ["epoch", "train_loss", "train_acc", "train_topk", "test_loss", "test_acc", "test_topk", "lr",
-              "train_s", "test_s"]
+LOG_FIELDS = ["epoch", "train_loss", "train_acc", "train_topk", "val_loss", "val_acc", "val_topk", "lr",
+              "train_s", "val_s"]
+
+#: The files a run writes in its ``--out`` folder (``--overwrite`` replaces these and nothing else).
+RUN_FILES = ("last.pt", "best.pt", "log.csv", "curves.png")
 
 
 @dataclass
@@ -76,7 +90,16 @@ class TrainConfig:
     seed : int
         Seed of initialisation, shuffling and dropout.
     train_split, test_split : str
-        Split names; ``test_split=""`` skips testing.
+        Split names; ``test_split=""`` skips the final test.
+    val_fraction : float
+        Share of the training split carved out for validation when the store has no ``val`` split
+        (0: no validation; ``best.pt`` is then the last epoch).
+    val_seed : int or None
+        Seed of the carving (None: ``seed``).
+    max_batches : int or None
+        Stop every pass after this many batches (smoke runs).
+    progress : bool
+        Per-batch progress bars on stderr.
     num_workers : int
         DataLoader workers when the store is streamed rather than preloaded.
     preload : bool or str
@@ -104,6 +127,10 @@ class TrainConfig:
     seed: int = 0
     train_split: str = "train"
     test_split: str = "test"
+    val_fraction: float = 0.1
+    val_seed: int | None = None
+    max_batches: int | None = None
+    progress: bool = False
     num_workers: int = 0
     preload: bool | str = "auto"
     topk: int = 3
@@ -121,17 +148,44 @@ class TrainConfig:
             raise ConfigError(f"unknown schedule {self.schedule!r}; choose cosine or none")
         if self.epochs < 1 or self.batch_size < 1 or self.lr <= 0:
             raise ConfigError("epochs and batch size must be >= 1 and the learning rate > 0")
+        if not 0.0 <= self.val_fraction <= 0.9:
+            raise ConfigError(f"--val-fraction must be between 0 and 0.9, got {self.val_fraction:g}")
+        if self.max_batches is not None and self.max_batches < 1:
+            raise ConfigError(f"--max-batches must be >= 1, got {self.max_batches}")
 
 
 @dataclass
 class TrainResult:
-    """What ``fit`` returns: the history rows, the best test accuracy and the output files."""
+    """What ``fit`` returns.
+
+    Attributes
+    ----------
+    history : list of dict
+        One row per epoch (:data:`LOG_FIELDS`).
+    best_acc, best_epoch : float, int
+        The best validation accuracy and its epoch (``best.pt``).
+    out : Path
+        The run folder.
+    model : torch.nn.Module
+        The network after the last epoch.
+    test : EpochStats or None
+        The test split evaluated once with the ``best.pt`` weights (None: no test split).
+    validation : ValidationSplit
+        Where the validation samples came from.
+    """
 
     history: list[dict[str, float]]
     best_acc: float
     best_epoch: int
     out: Path
     model: torch.nn.Module = field(repr=False)
+    test: EpochStats | None = None
+    validation: ValidationSplit | None = None
+
+    @property
+    def test_acc(self) -> float:
+        """Test accuracy of the validation-selected model (NaN without a test split)."""
+        return self.test.acc if self.test is not None else float("nan")
 
     @property
     def final(self) -> dict[str, float]:
@@ -174,23 +228,28 @@ def _optimizer(cfg: TrainConfig, model: torch.nn.Module) -> torch.optim.Optimize
 
 
 def fit(
-    cfg: TrainConfig, *, resume: bool = False, log: Callable[[str], None] | None = print,
+    cfg: TrainConfig, *, resume: bool = False, overwrite: bool = False, log: Callable[[str], None] | None = print,
 ) -> TrainResult:
-    """Train ``cfg.model`` on ``cfg.store``; checkpoint, log and plot every epoch.
+    """Train ``cfg.model`` on ``cfg.store``; checkpoint, log and plot every epoch; test once at the end.
 
     Parameters
     ----------
     cfg
         The run's configuration.
     resume
-        Continue from ``<out>/last.pt`` (its configuration must name the same model and store).
+        Continue from ``<out>/last.pt`` (its configuration must name the same model and store); the
+        validation split stored in it is reused.
+    overwrite
+        Replace an earlier run's files in ``out`` (:data:`RUN_FILES`; other files are left alone).
     log
-        Called with one line per epoch (None: silent).
+        Called with the estimate, the validation split, one line per epoch and the test result
+        (None: silent, and no estimate is made).
 
     Raises
     ------
-    ValueError
-        A bad option, or a checkpoint from another model/store when resuming.
+    ConfigError
+        A bad option, ``out`` holding a run without ``resume``/``overwrite``, or a checkpoint
+        from another model/store when resuming.
     StoreNotFoundError, FileNotFoundError
         No store, or no checkpoint to resume from.
     """
@@ -200,11 +259,14 @@ def fit(
     out = Path(cfg.out)
     say = log or (lambda s: None)
 
+    _check_out(out, resume, overwrite)
     resumed = _resume_checkpoint(cfg, out) if resume else None
-    train = open_batches(cfg.store, cfg.train_split, batch_size=cfg.batch_size, T=cfg.T, shuffle=True,
-                         seed=cfg.seed, preload=cfg.preload, num_workers=cfg.num_workers)
-    test = (open_batches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
-                         num_workers=cfg.num_workers) if cfg.test_split else None)
+    val_split = _validation_split(cfg, resumed, out / "last.pt")
+    train_idx = val_split.train_indices if val_split.source == "carved" else None
+    common = dict(batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload, num_workers=cfg.num_workers)
+    train = open_batches(cfg.store, cfg.train_split, shuffle=True, seed=cfg.seed, indices=train_idx, **common)
+    val = (open_batches(cfg.store, val_split.split or cfg.train_split, indices=val_split.val_indices, **common)
+           if val_split.source != "none" else None)
     info = train.info
 
     torch.manual_seed(cfg.seed)
@@ -227,30 +289,40 @@ def fit(
         history = list(ckpt["history"])
         start, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_acc"], ckpt["best_epoch"]
         say(f"resumed from {out / 'last.pt'} after epoch {ckpt['epoch'] + 1}")
+    elif overwrite:
+        _remove_run_files(out)
     out.mkdir(parents=True, exist_ok=True)
+    say(val_split.describe())
+    estimate = None
+    if log is not None and start < cfg.epochs:
+        estimate = _estimate(cfg, model, train, val, device, say)
+    if cfg.max_batches is not None:
+        say(f"smoke run: every pass stops after {cfg.max_batches} batch(es)")
     if start >= cfg.epochs:
         say(f"nothing to do: {out / 'last.pt'} already holds {start} epochs (ask for more with --epochs)")
 
+    passes = dict(device=device, amp=amp, k=cfg.topk, progress=cfg.progress, max_batches=cfg.max_batches)
     for epoch in range(start, cfg.epochs):
         train.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
-        tr = train_one_epoch(model, train, optimizer, cfg.loss, device=device, scaler=scaler, amp=amp, k=cfg.topk)
+        tr = train_one_epoch(model, train, optimizer, cfg.loss, scaler=scaler,
+                             desc=f"epoch {epoch + 1}/{cfg.epochs} train", **passes)
         scheduler.step()
-        te = (evaluate(model, test, cfg.loss, device=device, amp=amp, k=cfg.topk) if test is not None
-              else EpochStats(float("nan"), float("nan"), float("nan"), 0, 0.0))
+        va = (evaluate(model, val, cfg.loss, desc=f"epoch {epoch + 1}/{cfg.epochs} val", **passes)
+              if val is not None else EpochStats(float("nan"), float("nan"), float("nan"), 0, 0.0))
         row = {"epoch": epoch + 1, "train_loss": tr.loss, "train_acc": tr.acc, "train_topk": tr.topk_acc,
-               "test_loss": te.loss, "test_acc": te.acc, "test_topk": te.topk_acc, "lr": lr,
-               "train_s": tr.seconds, "test_s": te.seconds}
+               "val_loss": va.loss, "val_acc": va.acc, "val_topk": va.topk_acc, "lr": lr,
+               "train_s": tr.seconds, "val_s": va.seconds}
         history.append(row)
-        improved = test is not None and te.acc > best_acc
+        improved = val is None or va.acc > best_acc  # without validation, best.pt is the last epoch
         if improved:
-            best_acc, best_epoch = te.acc, epoch + 1
+            best_acc, best_epoch = (va.acc if val is not None else float("nan")), epoch + 1
         ckpt = {
             "epoch": epoch, "config": dataclasses.asdict(cfg), "classes": info.classes,
             "input_size": list(info.input_size), "T": train.T, "model_state": model.state_dict(),
             "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
             "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-            "history": history, "best_acc": best_acc, "best_epoch": best_epoch,
+            "history": history, "best_acc": best_acc, "best_epoch": best_epoch, "validation": val_split.to_dict(),
         }
         _save(ckpt, out / "last.pt")
         if improved:
@@ -258,9 +330,89 @@ def fit(
         _write_log(history, out / "log.csv")
         plot_curves(history, out / "curves.png")
         say(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {tr.loss:.4f} acc {tr.acc:6.2%}  "
-            f"test loss {te.loss:.4f} acc {te.acc:6.2%} top-{cfg.topk} {te.topk_acc:6.2%}  "
-            f"lr {lr:.2e}  {tr.seconds + te.seconds:5.1f} s")
-    return TrainResult(history, best_acc, best_epoch, out, model)
+            f"val loss {va.loss:.4f} acc {va.acc:6.2%} top-{cfg.topk} {va.topk_acc:6.2%}  "
+            f"lr {lr:.2e}  {tr.seconds + va.seconds:5.1f} s")
+
+    test = _final_test(cfg, out, passes, say)
+    if estimate is not None and device.type == "cpu":
+        say(f"memory: measured peak RSS {peak_rss() / 1e9:.2f} GB (estimated ~{estimate.peak_bytes / 1e9:.2f} GB)")
+    return TrainResult(history, best_acc, best_epoch, out, model, test, val_split)
+
+
+def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
+    """Refuse to write a new run over an earlier one unless asked to continue or replace it."""
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out and --overwrite replaces it; pass only one")
+    found = [name for name in RUN_FILES[:3] if (out / name).exists()]
+    if found and not resume and not overwrite:
+        raise ConfigError(f"{out} already holds a training run ({', '.join(found)}); continue it with --resume, "
+                          f"replace its files with --overwrite, or choose another --out")
+
+
+def _remove_run_files(out: Path) -> None:
+    """Remove an earlier run's own files (``--overwrite``); every other file in ``out`` stays."""
+    for name in RUN_FILES:
+        for p in (out / name, out / (name + ".tmp")):
+            if p.is_file() or p.is_symlink():
+                p.unlink()  # a link is removed, never what it points to
+
+
+def _validation_split(cfg: TrainConfig, resumed: dict[str, Any] | None, path: Path) -> ValidationSplit:
+    """The resumed run's split, else the store's ``val`` split, else one carved from the training split."""
+    import eventkit
+
+    store = eventkit.open_store(Path(cfg.store).expanduser())
+    if cfg.train_split not in store:
+        raise ConfigError(f"unknown split {cfg.train_split!r} for {cfg.store}; valid splits are {', '.join(store)}")
+    n_train = len(store[cfg.train_split])
+    if resumed is not None and "validation" in resumed:
+        split = ValidationSplit.from_dict(resumed["validation"])
+        size = len(store[split.split]) if split.source == "store" and split.split in store else n_train
+        if split.source == "store" and split.split not in store or any(
+                i >= size for i in split.val_indices) or any(i >= n_train for i in split.train_indices):
+            raise CheckpointError(f"{path}: its validation split does not fit the training split of {cfg.store} "
+                                  f"({n_train} samples); use another --out")
+        return split
+    for name in VAL_SPLIT_NAMES:
+        if name in store and name != cfg.train_split:
+            return ValidationSplit("store", name, 0.0, cfg.seed, list(range(n_train)), list(range(len(store[name]))))
+    seed = cfg.seed if cfg.val_seed is None else cfg.val_seed
+    return carve_validation([str(s) for s in store[cfg.train_split].sample_ids], cfg.val_fraction, seed)
+
+
+def _estimate(cfg: TrainConfig, model: torch.nn.Module, train: FrameBatches, val: FrameBatches | None,
+              device: torch.device, say: Callable[[str], None]):
+    """Print the memory/time estimate (and a warning when it does not fit) before the first step."""
+    train.set_epoch(0)
+    x, y, _ = next(iter(train))
+    steps = len(train) if cfg.max_batches is None else min(len(train), cfg.max_batches)
+    val_n = val.num_samples if val is not None else 0
+    if cfg.max_batches is not None:
+        val_n = min(val_n, cfg.max_batches * cfg.batch_size)
+    est = estimate_run(model, (x, y), optimizer=cfg.optimizer, loss=cfg.loss, device=device,
+                       batch_size=cfg.batch_size, train_samples=min(train.num_samples, steps * cfg.batch_size),
+                       val_samples=val_n, steps=steps)
+    say(est.line(cfg.model, train.T, train.info.input_size, cfg.batch_size, cfg.backend))
+    warning = est.warning(device)
+    if warning:
+        say(warning)
+    return est
+
+
+def _final_test(cfg: TrainConfig, out: Path, passes: dict[str, Any], say: Callable[[str], None]) -> EpochStats | None:
+    """Evaluate the test split once, with the weights of ``best.pt`` (the validation-selected model)."""
+    if not cfg.test_split or not (out / "best.pt").is_file():
+        return None
+    best = load_checkpoint(out / "best.pt")
+    selected = model_from_checkpoint(best, cfg.backend, out / "best.pt").to(passes["device"])
+    test = open_batches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
+                        num_workers=cfg.num_workers)
+    stats = evaluate(selected, test, cfg.loss, desc="test", **passes)
+    source = best.get("validation", {}).get("source", "none")
+    chosen = "validation accuracy" if source != "none" else "the last epoch (no validation)"
+    say(f"test accuracy {stats.acc:.2%} (top-{cfg.topk} {stats.topk_acc:.2%}, {stats.samples} samples) of best.pt, "
+        f"epoch {best['best_epoch']}, selected by {chosen}; the test split was not used for selection")
+    return stats
 
 
 def _same_shape(loaded: Any, expected: Any) -> bool:
