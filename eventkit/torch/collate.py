@@ -24,6 +24,8 @@ import numpy as np
 import torch
 from torch.utils.data import default_collate
 
+from ._errors import DatasetArgumentError
+
 __all__ = ["pad_collate", "padded_mask"]
 
 
@@ -52,19 +54,19 @@ def pad_collate(
         ``[N]`` int64 valid lengths.
     """
     if len(batch) == 0:
-        raise ValueError("pad_collate got an empty batch")
+        raise DatasetArgumentError("pad_collate got an empty batch")
     xs = [x if isinstance(x, torch.Tensor) else torch.as_tensor(np.asarray(x)) for x, *_ in batch]
     rest = xs[0].shape[1:]
     for x in xs:
         if x.ndim == 0 or x.shape[1:] != rest or x.dtype != xs[0].dtype:
-            raise ValueError(
+            raise DatasetArgumentError(
                 f"pad_collate needs samples [T, ...] with equal trailing shape and dtype; got "
                 f"{tuple(xs[0].shape)} {xs[0].dtype} and {tuple(x.shape)} {x.dtype}"
             )
     t_max = max(x.shape[0] for x in xs)
     if total_length is not None:
         if total_length < t_max:
-            raise ValueError(f"total_length={total_length} is shorter than the longest sample ({t_max} frames)")
+            raise DatasetArgumentError(f"total_length={total_length} is shorter than the longest sample ({t_max} frames)")
         t_max = int(total_length)
     lengths = torch.tensor([int(s[2]) if len(s) > 2 else x.shape[0] for s, x in zip(batch, xs)], dtype=torch.int64)
     if not time_first and (whole := _whole_batch(xs, t_max)) is not None:
@@ -122,7 +124,7 @@ def padded_mask(
     """
     lengths = torch.as_tensor(lengths)
     if lengths.ndim != 1:
-        raise ValueError(f"lengths must be 1-D [N], got shape {tuple(lengths.shape)}")
+        raise DatasetArgumentError(f"lengths must be 1-D [N], got shape {tuple(lengths.shape)}")
     if T is None:
         T = int(lengths.max().item()) if lengths.numel() else 0
     steps = torch.arange(int(T), device=lengths.device)

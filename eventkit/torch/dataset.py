@@ -33,8 +33,8 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
-from ..errors import EventkitError
 from ..store import EventStore, FrameStore, StoreNotFoundError, open_event_store, open_store
+from ._errors import DatasetArgumentError
 
 __all__ = ["DatasetArgumentError", "EventDataset", "FrameDataset", "DEFAULT_DTYPE"]
 
@@ -46,10 +46,6 @@ _TO_NUMPY = {
 DEFAULT_DTYPE = torch.float32  # what samples come back as unless dtype= says otherwise (None: stored)
 DEFAULT_TO_FRAMES: Mapping[str, Any] = {"frames": 16, "split_by": "number"}
 _use_count = getattr(torch._C, "_storage_Use_Count", None)  # references to a storage (views included)
-
-
-class DatasetArgumentError(EventkitError, ValueError):
-    """A Dataset argument is invalid (unknown split, dtype, frame options); the message says which and why."""
 
 
 def _torch_dtype(stored: np.dtype, dtype: torch.dtype | np.dtype | type | str | None) -> torch.dtype:

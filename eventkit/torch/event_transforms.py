@@ -17,6 +17,7 @@ from collections.abc import Sequence
 import numpy as np
 
 from ..events import SensorSize
+from ._errors import DatasetArgumentError
 from ._random import Seeded
 from .transforms import Compose, _pair
 
@@ -38,7 +39,7 @@ class EventTransform(Seeded):
         """Transform a 1-D structured event array; ``generator`` overrides the transform's own."""
         names = getattr(getattr(events, "dtype", None), "names", None) or ()
         if not isinstance(events, np.ndarray) or not {"t", "x", "y", "p"} <= set(names):
-            raise ValueError(f"{type(self).__name__} expects a structured event array with t, x, y, p fields")
+            raise DatasetArgumentError(f"{type(self).__name__} expects a structured event array with t, x, y, p fields")
         return self.apply(events, self.numpy_generator(generator))
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -96,7 +97,7 @@ class RandomTimeWarp(EventTransform):
         super().__init__(seed)
         self.scale = _pair(scale, "scale")
         if self.scale[0] <= 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
+            raise DatasetArgumentError(f"scale must be positive, got {scale!r}")
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         s = math.exp(rng.uniform(math.log(self.scale[0]), math.log(self.scale[1])))
@@ -120,7 +121,7 @@ class RandomTemporalDelete(EventTransform):
     def __init__(self, chunks: int, keep: int, *, seed: int | None = None) -> None:
         super().__init__(seed)
         if not 1 <= int(keep) <= int(chunks):
-            raise ValueError(f"need 1 <= keep <= chunks, got keep={keep}, chunks={chunks}")
+            raise DatasetArgumentError(f"need 1 <= keep <= chunks, got keep={keep}, chunks={chunks}")
         self.chunks, self.keep = int(chunks), int(keep)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
@@ -164,10 +165,10 @@ class EventDrop(EventTransform):
         self.sensor_size = SensorSize.of(sensor_size)
         self.ratio = _pair(ratio, "ratio")
         if not 0 <= self.ratio[0] <= self.ratio[1] <= 1:
-            raise ValueError(f"ratio must lie in [0, 1], got {ratio!r}")
+            raise DatasetArgumentError(f"ratio must lie in [0, 1], got {ratio!r}")
         bad = set(ops) - set(self.OPS)
         if bad or not ops:
-            raise ValueError(f"unknown EventDrop ops {sorted(bad)}; choose from {self.OPS}")
+            raise DatasetArgumentError(f"unknown EventDrop ops {sorted(bad)}; choose from {self.OPS}")
         self.ops = tuple(ops)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:

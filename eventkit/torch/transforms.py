@@ -24,6 +24,7 @@ from collections.abc import Callable, Sequence
 import torch
 import torch.nn.functional as F
 
+from ._errors import DatasetArgumentError
 from ._random import Seeded
 
 __all__ = [
@@ -58,7 +59,7 @@ class FrameTransform(Seeded):
         """Transform ``frames [..., T, P, H, W]``; ``generator`` overrides the transform's own."""
         if not isinstance(frames, torch.Tensor) or frames.ndim < 4:
             got = tuple(frames.shape) if hasattr(frames, "shape") else type(frames).__name__
-            raise ValueError(f"{type(self).__name__} expects a tensor [..., T, P, H, W], got {got}")
+            raise DatasetArgumentError(f"{type(self).__name__} expects a tensor [..., T, P, H, W], got {got}")
         lead = frames.shape[:-4]
         x = frames.reshape(-1, *frames.shape[-4:])
         signed = _SIGNED_VIEW.get(x.dtype) if self.moves_only else None
@@ -99,7 +100,7 @@ def _bshape(v: Tensor, ndim: int = 5) -> Tensor:
 def _pair(v: float | tuple[float, float], name: str) -> tuple[float, float]:
     lo, hi = (v, v) if isinstance(v, (int, float)) else (float(v[0]), float(v[1]))
     if lo > hi:
-        raise ValueError(f"{name} must be (low, high) with low <= high, got {v!r}")
+        raise DatasetArgumentError(f"{name} must be (low, high) with low <= high, got {v!r}")
     return float(lo), float(hi)
 
 
@@ -153,7 +154,7 @@ class RandomTranslate(FrameTransform):
         super().__init__(seed)
         self.max_shift = (max_shift, max_shift) if isinstance(max_shift, (int, float)) else tuple(max_shift)
         if len(self.max_shift) != 2 or any(m < 0 for m in self.max_shift):
-            raise ValueError(f"max_shift must be >= 0 (or a pair), got {max_shift!r}")
+            raise DatasetArgumentError(f"max_shift must be >= 0 (or a pair), got {max_shift!r}")
 
     moves_only = True
 
@@ -206,7 +207,7 @@ class RandomResizedCrop(FrameTransform):
         self.scale = _pair(scale, "scale")
         self.ratio = _pair(ratio, "ratio")
         if mode not in ("nearest", "bilinear"):
-            raise ValueError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
+            raise DatasetArgumentError(f"mode must be 'nearest' or 'bilinear', got {mode!r}")
         self.mode = mode
 
     def apply(self, x: Tensor, g: torch.Generator | None) -> Tensor:
@@ -246,7 +247,7 @@ class RandomTimeWarp(FrameTransform):
         super().__init__(seed)
         self.scale = _pair(scale, "scale")
         if self.scale[0] <= 0:
-            raise ValueError(f"scale must be positive, got {scale!r}")
+            raise DatasetArgumentError(f"scale must be positive, got {scale!r}")
 
     moves_only = True
 
@@ -272,7 +273,7 @@ class RandomTemporalDelete(FrameTransform):
     def __init__(self, keep: int, *, seed: int | None = None) -> None:
         super().__init__(seed)
         if int(keep) < 1:
-            raise ValueError(f"keep must be >= 1, got {keep!r}")
+            raise DatasetArgumentError(f"keep must be >= 1, got {keep!r}")
         self.keep = int(keep)
 
     moves_only = True
@@ -280,7 +281,7 @@ class RandomTemporalDelete(FrameTransform):
     def apply(self, x: Tensor, g: torch.Generator | None) -> Tensor:
         b, t = x.shape[:2]
         if self.keep > t:
-            raise ValueError(f"RandomTemporalDelete(keep={self.keep}) got only {t} frames")
+            raise DatasetArgumentError(f"RandomTemporalDelete(keep={self.keep}) got only {t} frames")
         idx = _rand((b, t), g, x.device).topk(self.keep, dim=1).indices.sort(dim=1).values
         return x[torch.arange(b, device=x.device)[:, None], idx]
 
@@ -314,10 +315,10 @@ class EventDrop(FrameTransform):
         super().__init__(seed)
         self.ratio = _pair(ratio, "ratio")
         if not 0 <= self.ratio[0] <= self.ratio[1] <= 1:
-            raise ValueError(f"ratio must lie in [0, 1], got {ratio!r}")
+            raise DatasetArgumentError(f"ratio must lie in [0, 1], got {ratio!r}")
         bad = set(ops) - set(self.OPS)
         if bad or not ops:
-            raise ValueError(f"unknown EventDrop ops {sorted(bad)}; choose from {self.OPS}")
+            raise DatasetArgumentError(f"unknown EventDrop ops {sorted(bad)}; choose from {self.OPS}")
         self.ops = tuple(ops)
 
     def apply(self, x: Tensor, g: torch.Generator | None) -> Tensor:

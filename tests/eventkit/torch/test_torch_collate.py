@@ -86,3 +86,12 @@ def test_mask_device_and_empty():
     assert padded_mask([], None).shape == (0, 0)
     m = padded_mask(torch.tensor([0, 2]), 3)
     assert m.tolist() == [[False, False, False], [True, True, False]]
+
+
+def test_collate_errors_are_eventkit_errors():
+    from eventkit.errors import EventkitError
+
+    for bad in (lambda: pad_collate([]), lambda: padded_mask(torch.zeros(2, 2, dtype=torch.long)),
+                lambda: pad_collate([(torch.zeros(3, 2), 0)], total_length=2)):  # fmt: skip
+        with pytest.raises(EventkitError):
+            bad()

@@ -241,3 +241,17 @@ def test_batch_transforms_run_on_cuda(make):
     # a CPU generator also works for a CUDA batch (parameters are drawn on the CPU and moved)
     c = make(None)(x, generator=torch.Generator().manual_seed(1))
     assert c.device == x.device
+
+
+@pytest.mark.parametrize("make", [
+    lambda: T.RandomTemporalDelete(0), lambda: T.RandomResizedCrop(mode="cubic"), lambda: T.EventDrop(ratio=2.0),
+    lambda: T.RandomTemporalDelete(9)(torch.zeros(3, 2, 4, 4)), lambda: T.RandomHorizontalFlip()(torch.zeros(4, 4)),
+    lambda: ET.EventDrop((4, 4, 2), ratio=-1), lambda: ET.RandomTimeWarp(scale=(0.0, 1.0)),
+    lambda: ET.RandomPolarityInversion()(np.zeros(3)),
+])  # fmt: skip
+def test_bad_arguments_raise_one_eventkit_error(make):
+    from eventkit.errors import EventkitError
+
+    with pytest.raises(EventkitError) as err:  # a ValueError too, as before
+        make()
+    assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
