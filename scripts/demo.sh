@@ -12,6 +12,9 @@ if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
   .venv/bin/python -m pip install -q --upgrade pip
 fi
-# Install (or refresh) the project only when its console scripts are missing.
-[ -x .venv/bin/snnmodels ] && [ -x .venv/bin/eventkit ] || .venv/bin/python -m pip install -q -e .
+# Install (or refresh) the project only when its console scripts or CLI package are missing; the
+# constraint keeps torch the local CPU build (scripts/constraints-cpu.txt).
+if ! { [ -x .venv/bin/snnmodels ] && [ -x .venv/bin/eventkit ] && .venv/bin/python -c "import eventkit_cli, torch" 2>/dev/null; }; then
+  .venv/bin/python -m pip install -q -e '.[train]' -c scripts/constraints-cpu.txt
+fi
 exec .venv/bin/snnmodels demo --out "$OUT"
