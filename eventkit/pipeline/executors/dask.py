@@ -30,7 +30,8 @@ _MAIN_GUARD = (
 
 class DaskExecutor:
     def __init__(self, *, workers: int | None = None, scheduler: str | None = None) -> None:
-        from dask.distributed import Client, LocalCluster
+        distributed = require("dask.distributed", "cluster", "the Dask executor (--executor dask, --scheduler)")
+        Client, LocalCluster = distributed.Client, distributed.LocalCluster
 
         if scheduler:
             self.cluster = None
@@ -98,10 +99,12 @@ def _connect(client_cls: Any, scheduler: str) -> Any:
 
 @contextlib.contextmanager
 def _workers_ignore_ctrl_c() -> Iterator[None]:
-    """Start worker processes with SIGINT ignored: Ctrl-C stops the main process, which shuts them down.
+    """Start the cluster with SIGINT ignored: its worker processes inherit that and never see Ctrl-C.
 
-    Otherwise every worker of the process group gets the Ctrl-C too and prints its own traceback.
-    Python keeps an ignored SIGINT ignored in a child it starts.
+    Ctrl-C reaches the whole process group: without this every worker prints its own traceback
+    while the main process shuts them down anyway. Only an ignored signal survives the exec of a
+    spawned worker (a blocked one is unblocked, a handler reset), and Python keeps an inherited
+    ignore. The price: a Ctrl-C in the second or two the cluster takes to start is not seen.
     """
     if threading.current_thread() is not threading.main_thread():
         yield  # signal handlers can only be changed in the main thread
