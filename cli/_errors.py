@@ -1,4 +1,14 @@
-"""Turn expected failures into one clean line and a non-zero exit, never a traceback."""
+"""The one error wrapper of every command of ``eventkit`` and ``snnmodels``.
+
+The contract (see ``docs/errors.md``):
+
+* an expected failure (an :class:`~eventkit.errors.EventkitError`, a
+  :class:`~snnmodels.errors.SnnmodelsError`, a missing file, a folder given for a file, no
+  permission) prints one line ``Error: <message>`` on stderr and exits with status 1;
+* a bad option or argument is click's usage error: exit status 2;
+* Ctrl-C prints ``Aborted: <how to resume>`` and exits with status 130, without a traceback;
+* anything else is a bug of ours and keeps its traceback.
+"""
 
 from __future__ import annotations
 
@@ -14,17 +24,54 @@ F = TypeVar("F", bound=Callable[..., Any])
 
 # What a user can cause: bad files, missing files, permissions. Anything else is our bug and
 # keeps its traceback.
-USER_ERRORS = (EventkitError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError)
+USER_ERRORS: tuple[type[BaseException], ...] = (
+    EventkitError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+)
+
+ABORT_EXIT = 130  # the shell's status for a process ended by SIGINT
+DEFAULT_RESUME = "nothing was half-written; run the same command again to start over"
 
 
-def user_errors(func: F) -> F:
-    """Decorate a click command so user errors print ``Error: <message>`` and exit with status 1."""
+def _snnmodels_error() -> tuple[type[BaseException], ...]:
+    """snnmodels' base error when snnmodels is importable (a base install has only eventkit)."""
+    try:
+        from snnmodels.errors import SnnmodelsError
+    except ImportError:  # eventkit without the train extra: no snnmodels errors can occur
+        return ()
+    return (SnnmodelsError,)
 
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        try:
-            return func(*args, **kwargs)
-        except USER_ERRORS as err:
-            raise click.ClickException(str(err) or type(err).__name__) from None
 
-    return wrapper  # type: ignore[return-value]
+def user_errors(func: F | None = None, *, resume: str = DEFAULT_RESUME) -> Any:
+    """Decorate a click command: user errors -> ``Error: <message>`` (exit 1), Ctrl-C -> ``Aborted`` (exit 130).
+
+    Parameters
+    ----------
+    func
+        The command callback (``@user_errors`` without arguments).
+    resume
+        What to tell a user who pressed Ctrl-C, e.g. ``"re-run the same command: finished
+        samples are kept"``.
+    """
+
+    def decorate(f: F) -> F:
+        @functools.wraps(f)
+        def wrapper(*args: Any, **kwargs: Any) -> Any:
+            try:
+                return f(*args, **kwargs)
+            except KeyboardInterrupt:
+                # click would print "Aborted!" and exit 1; say how to resume, exit like SIGINT does
+                click.echo(f"Aborted: {resume}", err=True)
+                raise click.exceptions.Exit(ABORT_EXIT) from None
+            except USER_ERRORS + _snnmodels_error() as err:
+                raise click.ClickException(_message(err)) from None
+
+        return wrapper  # type: ignore[return-value]
+
+    return decorate(func) if func is not None else decorate
+
+
+def _message(err: BaseException) -> str:
+    """The message of ``err`` (a builtin OSError as ``<file>: <reason>``, never its errno tuple)."""
+    if isinstance(err, OSError) and not isinstance(err, EventkitError) and err.filename and err.strerror:
+        return f"{err.filename}: {err.strerror}"
+    return str(err) or type(err).__name__

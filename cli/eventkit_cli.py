@@ -9,8 +9,14 @@ from pathlib import Path
 import click
 
 from ._errors import user_errors
+from ._executor import EXECUTOR_OPTIONS, check_executor_options, executor_notes
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
+# Frame dtypes a store holds: integer counts that saturate. A copy of eventkit.pipeline.spec.FRAME_DTYPES
+# (importing it would load the pipeline at start-up); tests/cli/test_bad_arguments.py checks they agree.
+FRAME_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32")
+RESUME_CONVERT = "re-run the same command: finished samples are kept and only the missing ones are converted"
+RESUME_DOWNLOAD = "re-run the same command: the download resumes where it stopped"
 
 
 @click.group(context_settings=CONTEXT)
@@ -155,6 +161,7 @@ def _manifest(name: str | None, manifest_file: Path | None):
 
 @main.command("list")
 @ROOT_OPTION
+@user_errors
 def list_cmd(root: Path | None) -> None:
     """List the bundled datasets and what of each is on disk.
 
@@ -190,7 +197,7 @@ def list_cmd(root: Path | None) -> None:
 @click.option("--stall-timeout", type=click.FloatRange(min=0.1), default=None, envvar="EVENTKIT_STALL_TIMEOUT",
               metavar="SECONDS", help="Abandon and resume a download that receives (almost) nothing for this long "
                                       "(default 60; env EVENTKIT_STALL_TIMEOUT).")
-@user_errors
+@user_errors(resume=RESUME_DOWNLOAD)
 def download(name: str | None, root: Path | None, manifest_file: Path | None, quiet: bool,
              max_expand_bytes: str | None, max_expand_ratio: float | None, stall_timeout: float | None) -> None:
     """Download (or generate), verify and extract a dataset.
@@ -234,7 +241,11 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
     if not statuses:
         click.echo(f"{m.name}: nothing to verify (generated locally)")
     if not all(s.ok for s in statuses):
-        raise click.ClickException(f"{m.name}: {sum(not s.ok for s in statuses)} file(s) missing or wrong")
+        get = f"eventkit download {m.name}" + (f" --root {root}" if root is not None else "")
+        raise click.ClickException(
+            f"{m.name}: {sum(not s.ok for s in statuses)} file(s) missing or wrong; run `{get}` to fetch the "
+            "missing ones (a file with a wrong hash is kept as *.mismatch and fetched again)"
+        )
 
 
 @main.command()
@@ -243,18 +254,17 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--split-by", type=click.Choice(["number", "time"]), default="number", show_default=True,
               help="With --frames: equal event counts or equal durations (SpikingJelly 2.0 semantics).")
 @click.option("--duration", type=click.IntRange(min=1), default=None, help="Frame length in µs (variable T, padded).")
-@click.option("--dtype", default="uint16", show_default=True, help="Integer count dtype (counts saturate).")
+@click.option("--dtype", type=click.Choice(FRAME_DTYPES), default="uint16", show_default=True,
+              help="Integer count dtype (counts saturate at its maximum).")
 @click.option("--downsample", type=click.IntRange(min=1), default=None, help="Integer spatial factor (128 -> 32 with 4).")
 @click.option("--binary", is_flag=True, help="0/1 spike frames instead of counts.")
 @click.option("--events", "events_store", is_flag=True, help="Write the event store (ragged events) instead of frames.")
 @click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Convert an already-extracted copy (e.g. SpikingJelly's extract/ folder); no download.")
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Store path (default under --root).")
-@click.option("--executor", type=click.Choice(["dask", "serial"]), default="dask", show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers (default: CPU cores).")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@EXECUTOR_OPTIONS
 @click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
-@click.option("--quiet", is_flag=True, help="No progress bars.")
+@click.option("--quiet", is_flag=True, help="No progress bars and no note of the executor chosen.")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, envvar="EVENTKIT_MAX_EVENTS",
               help="Refuse a recording that declares more events than this (env EVENTKIT_MAX_EVENTS; default: no cap).")
 @click.option("--max-decode-ratio", type=click.FloatRange(min=1.0), default=None, envvar="EVENTKIT_MAX_DECODE_RATIO",
@@ -262,7 +272,7 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
                    "decompression bomb (default 100; env EVENTKIT_MAX_DECODE_RATIO).")
 @ROOT_OPTION
 @MANIFEST_OPTION
-@user_errors
+@user_errors(resume=RESUME_CONVERT)
 def convert(name, frames, split_by, duration, dtype, downsample, binary, events_store, from_dir, out, executor,
             workers, scheduler, overwrite, quiet, max_events, max_decode_ratio, root, manifest_file) -> None:
     """Convert a dataset into a chunked, compressed Zarr frame store (resumable, parallel).
@@ -282,12 +292,14 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     if not events_store and (frames is None) == (duration is None):
         raise click.UsageError("give exactly one of --frames T or --duration US (or --events)")
     m = _manifest(name, manifest_file)
+    check_executor_options(executor, workers, scheduler)
     _export_decode_limits(max_events, max_decode_ratio)
-    report = run_convert(
-        m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample, binary=binary,
-        events=events_store, root=root, from_dir=from_dir, out=out, executor=executor, workers=workers,
-        scheduler=scheduler, progress=not quiet, overwrite=overwrite,
-    )
+    with executor_notes(quiet):
+        report = run_convert(
+            m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample,
+            binary=binary, events=events_store, root=root, from_dir=from_dir, out=out, executor=executor,
+            workers=workers, scheduler=scheduler, progress=not quiet, overwrite=overwrite,
+        )
     total = sum(report.samples.values())
     split_counts = ", ".join(f"{k} {v}" for k, v in report.samples.items())
     click.echo(f"{m.name}: {total} samples ({split_counts}); converted {report.converted}, "
@@ -303,6 +315,7 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
 
 
 @main.command()
+@user_errors
 def formats() -> None:
     """List the event file formats eventkit decodes."""
     from eventkit.io import FORMATS

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import functools
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any, TypeVar
@@ -13,24 +12,13 @@ from ._errors import user_errors
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 F = TypeVar("F", bound=Callable[..., Any])
+RESUME_TRAIN = ("the checkpoints of finished epochs are kept; add --resume to the same command to continue "
+                "from the last one")
 
 
 def snn_errors(func: F) -> F:
-    """``user_errors`` (eventkit's errors, missing files, permissions) plus snnmodels' own errors.
-
-    Only errors raised on purpose are caught: a bare ``ValueError`` from a bug keeps its traceback.
-    """
-
-    @functools.wraps(func)
-    def wrapper(*args: Any, **kwargs: Any) -> Any:
-        from snnmodels.errors import SnnmodelsError
-
-        try:
-            return func(*args, **kwargs)
-        except SnnmodelsError as err:
-            raise click.ClickException(str(err) or type(err).__name__) from None
-
-    return user_errors(wrapper)  # type: ignore[return-value]
+    """The shared :func:`cli._errors.user_errors` (it also turns snnmodels' own errors into one line)."""
+    return user_errors(func, resume=RESUME_TRAIN)
 
 
 @click.group(context_settings=CONTEXT)
@@ -153,7 +141,7 @@ def eval_(checkpoint: Path, store: Path, split: str, samples: list[int], out: Pa
     _eval(checkpoint, store, split, samples, out, backend, device, batch_size, quiet)
 
 
-@snn_errors
+@user_errors(resume="nothing was written; run the same command again")
 def _eval(checkpoint, store, split, samples, out, backend, device, batch_size, quiet) -> None:
     from snnmodels.training import evaluate_checkpoint, format_report
 
@@ -182,7 +170,7 @@ def demo(out: Path, epochs: int | None, quick: bool) -> None:
     _demo(out, epochs, quick)
 
 
-@snn_errors
+@user_errors(resume="run the same command again: finished steps (download, conversion) are kept")
 def _demo(out, epochs, quick) -> None:
     from snnmodels.demo import run_demo
 

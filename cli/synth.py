@@ -5,12 +5,12 @@ Registered on the ``eventkit`` group in :mod:`cli.eventkit_cli` (``main.add_comm
 
 from __future__ import annotations
 
-import logging
 from pathlib import Path
 
 import click
 
 from ._errors import user_errors
+from ._executor import EXECUTOR_OPTIONS, check_executor_options, executor_notes
 
 __all__ = ["synth"]
 
@@ -60,12 +60,10 @@ def _classes(classes: str | None, classes_file: Path | None) -> list[str] | None
               help="saccade/diff: size of the saccade triangle in pixels (default 3).")
 @click.option("--jitter", type=click.FloatRange(min=0), default=None, help="diff: random position jitter, pixels.")
 @click.option("--seed", type=int, default=0, show_default=True, help="Seed of the noise/jitter (per sample).")
-@click.option("--executor", type=click.Choice(["dask", "serial"]), default="dask", show_default=True)
-@click.option("--workers", type=click.IntRange(min=1), default=None, help="Local Dask workers (default: CPU cores).")
-@click.option("--scheduler", default=None, help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786.")
+@EXECUTOR_OPTIONS
 @click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
-@click.option("--quiet", is_flag=True, help="No progress bar.")
-@user_errors
+@click.option("--quiet", is_flag=True, help="No progress bar and no note of the executor chosen.")
+@user_errors(resume="re-run the same command: finished images are kept and only the missing ones are converted")
 def synth(images, method, out, classes, classes_file, labels, split, frames, size, fit, threshold, sigma,
           refractory_us, noise_rate_hz, amplitude, jitter, seed, executor, workers, scheduler, overwrite,
           quiet) -> None:
@@ -103,22 +101,14 @@ def synth(images, method, out, classes, classes_file, labels, split, frames, siz
         mp["path"] = saccade_triangle(amplitude)
     from eventkit.synth import make_method
 
-    try:  # a bad parameter value (threshold <= 0, ...) is a usage error, not a traceback
-        m = make_method(method, **mp)
-    except ValueError as err:
-        raise click.UsageError(str(err)) from None
-    log = logging.getLogger("eventkit")
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("note: %(message)s"))
-    log.addHandler(handler)
-    try:
+    check_executor_options(executor, workers, scheduler)
+    m = make_method(method, **mp)  # a bad value (threshold <= 0, ...) raises an OptionError: one Error: line
+    with executor_notes(quiet, prefix="note: "):
         report = synth_convert(
             images, method=m, out=out, classes=declared, labels=labels, split=split, frames=frames,
             size=size, fit=fit, seed=seed, executor=executor, workers=workers, scheduler=scheduler,
             progress=not quiet, overwrite=overwrite,
         )  # fmt: skip
-    finally:
-        log.removeHandler(handler)
     total = sum(report.samples.values())
     split_counts = ", ".join(f"{k} {v}" for k, v in report.samples.items())
     click.echo(f"{Path(images).name}: {total} images ({split_counts}), {len(report.classes)} classes "

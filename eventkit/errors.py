@@ -1,8 +1,21 @@
-"""The eventkit error hierarchy.
+"""The eventkit error hierarchy, and the error contract of eventkit and snnmodels.
 
-Every error eventkit raises on purpose derives from :class:`EventkitError` and from the builtin
-that fits it, so ``except ValueError`` / ``except FileNotFoundError`` in user code keeps working.
-Messages name the file, say what is wrong and say what to do.
+The contract (``docs/errors.md`` has the full page):
+
+1. Every failure a user can cause (a bad file, a bad option, missing data, a damaged store, an
+   unreachable scheduler) raises a subclass of :class:`EventkitError` (in snnmodels:
+   :class:`snnmodels.errors.SnnmodelsError`) that also subclasses the builtin that fits it
+   (``ValueError`` for bad values and bad data, ``FileNotFoundError`` for missing data,
+   ``ConnectionError`` for the network, ``OSError`` for the disk), so ``except ValueError`` in
+   user code keeps working. A bare ``ValueError``/``RuntimeError`` means a bug of ours.
+2. A message says what is wrong, which file or option, and what to do. An option is named both
+   ways where both reach it: ``--overwrite (overwrite=True)``.
+3. Nothing is lost or half-written: a failed or interrupted job leaves the user's files intact and
+   a re-run of the same command resumes it.
+4. The command lines (``eventkit``, ``snnmodels``; one wrapper, ``cli/_errors.py``) print such an
+   error as one line ``Error: <message>`` and exit with status 1; a bad option or argument is a
+   usage error (status 2); Ctrl-C prints ``Aborted: <how to resume>`` and exits with status 130.
+   Anything else keeps its traceback: it is a bug to report.
 """
 
 from __future__ import annotations
@@ -20,7 +33,9 @@ __all__ = [
     "EventFormatError",
     "EventkitError",
     "ManifestError",
+    "OptionError",
     "SampleSelectionError",
+    "SchedulerUnreachableError",
     "UnknownFormatError",
     "UnsafeArchiveError",
 ]
@@ -28,6 +43,14 @@ __all__ = [
 
 class EventkitError(Exception):
     """Base class for all errors raised by eventkit."""
+
+
+class OptionError(EventkitError, ValueError):
+    """A parameter has a bad value or clashes with another (the message names the option, e.g. ``--dtype (dtype=)``)."""
+
+
+class SchedulerUnreachableError(EventkitError, ConnectionError):
+    """No Dask scheduler answers at the address given (``--scheduler``); the message says how to start one."""
 
 
 class EventFormatError(EventkitError, ValueError):

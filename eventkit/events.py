@@ -18,7 +18,7 @@ from typing import NamedTuple, TypeAlias
 
 import numpy as np
 
-from .errors import EventFormatError
+from .errors import EventFormatError, OptionError
 
 __all__ = [
     "EVENT_DTYPE",
@@ -48,7 +48,7 @@ class SensorSize(NamedTuple):
             return value
         vals = tuple(int(v) for v in value)
         if len(vals) not in (2, 3) or any(v <= 0 for v in vals):
-            raise ValueError(f"sensor_size must be (width, height[, polarities]) of positive ints, got {value!r}")
+            raise OptionError(f"sensor_size must be (width, height[, polarities]) of positive ints, got {value!r}")
         return cls(*vals)
 
 

@@ -26,6 +26,8 @@ from typing import Literal
 
 import numpy as np
 
+from .errors import OptionError
+
 __all__ = ["BACKGROUNDS", "PALETTES", "contrast_scale", "default_scale", "frames_to_rgb", "grid_image", "save_gif",
            "save_grid_png"]
 
@@ -47,9 +49,9 @@ BAR = 3  # height of the GIF progress bar, in output pixels
 def _check_frames(frames: np.ndarray) -> np.ndarray:
     f = np.asarray(frames)
     if f.ndim != 4 or f.shape[1] not in (1, 2):
-        raise ValueError(f"frames must be [T, P, H, W] with P in (1, 2), got shape {f.shape}")
+        raise OptionError(f"frames must be [T, P, H, W] with P in (1, 2), got shape {f.shape}")
     if f.dtype.kind not in "biuf":
-        raise ValueError(f"frames must be numeric counts, got dtype {f.dtype}")
+        raise OptionError(f"frames must be numeric counts, got dtype {f.dtype}")
     return f
 
 
@@ -64,7 +66,7 @@ def contrast_scale(frames: np.ndarray, percentile: float = 99.5) -> float:
         In (0, 100]; 100 is the plain maximum (not robust to hot pixels).
     """
     if not 0 < percentile <= 100:
-        raise ValueError(f"percentile must be in (0, 100], got {percentile}")
+        raise OptionError(f"percentile must be in (0, 100], got {percentile}")
     nz = np.asarray(frames)[np.asarray(frames) > 0]
     if nz.size == 0:
         return 1.0
@@ -103,7 +105,7 @@ def frames_to_rgb(
     pal = PALETTES[_background(background)]
     s = contrast_scale(f, percentile) if scale is None else float(scale)
     if s <= 0:
-        raise ValueError(f"scale must be positive, got {scale}")
+        raise OptionError(f"scale must be positive, got {scale}")
     level = np.clip(f.astype(np.float32) / np.float32(s), 0.0, 1.0) ** np.float32(gamma)  # [T, P, H, W]
     bg = np.array(pal["bg"], dtype=np.float32)
     colours = [pal["merged"]] if f.shape[1] == 1 else [pal["off"], pal["on"]]
@@ -135,7 +137,7 @@ def grid_image(
 
     rgb = np.asarray(rgb)
     if rgb.ndim != 4 or rgb.shape[-1] != 3 or rgb.dtype != np.uint8:
-        raise ValueError(f"expected [T, H, W, 3] uint8 images, got {rgb.shape} {rgb.dtype}")
+        raise OptionError(f"expected [T, H, W, 3] uint8 images, got {rgb.shape} {rgb.dtype}")
     t, h, w, _ = rgb.shape
     pal = PALETTES[_background(background)]
     cols = max(1, min(int(cols), max(t, 1))) if cols else max(1, math.ceil(math.sqrt(t)))
@@ -245,9 +247,9 @@ def save_gif(
 
     f = _check_frames(frames)
     if f.shape[0] == 0:
-        raise ValueError("no frames to animate (T == 0)")
+        raise OptionError("no frames to animate (T == 0)")
     if fps <= 0:
-        raise ValueError(f"fps must be positive, got {fps}")
+        raise OptionError(f"fps must be positive, got {fps}")
     scale = _scale(scale, f)
     pal = PALETTES[_background(background)]
     rgb = frames_to_rgb(f, background=background, percentile=percentile, gamma=gamma)
@@ -271,7 +273,7 @@ def save_gif(
 # -- helpers ---------------------------------------------------------------------------------
 def _background(background: str) -> str:
     if background not in PALETTES:
-        raise ValueError(f"background must be one of {list(PALETTES)}, got {background!r}")
+        raise OptionError(f"background must be one of {list(PALETTES)}, got {background!r}")
     return background
 
 
@@ -279,7 +281,7 @@ def _scale(scale: int | None, f: np.ndarray) -> int:
     if scale is None:
         return default_scale(f.shape[2], f.shape[3])
     if int(scale) != scale or scale < 1:
-        raise ValueError(f"scale must be a positive integer, got {scale}")
+        raise OptionError(f"scale must be a positive integer, got {scale}")
     return int(scale)
 
 
@@ -296,5 +298,5 @@ def _labels(labels: bool | Sequence[str], t: int) -> list[str]:
         return []
     texts = [str(s) for s in labels]
     if len(texts) != t:
-        raise ValueError(f"got {len(texts)} labels for {t} frames")
+        raise OptionError(f"got {len(texts)} labels for {t} frames")
     return texts

@@ -25,7 +25,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import IO
 
-from ..errors import ArchiveError, ArchiveTooLargeError, DiskWriteError, EventkitError
+from ..errors import ArchiveError, ArchiveTooLargeError, DiskWriteError, EventkitError, OptionError
 
 __all__ = ["ExpandLimits", "check_expansion", "copy_member", "reading", "writing", "parse_size"]
 
@@ -44,7 +44,7 @@ def parse_size(text: str | int) -> int:
         return text
     m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([KMGTP]?)i?B?\s*", str(text), re.IGNORECASE)
     if not m:
-        raise ValueError(f"{text!r} is not a size (examples: 2048, 500G, 2T)")
+        raise OptionError(f"{text!r} is not a size (examples: 2048, 500G, 2T)")
     return int(float(m.group(1)) * _UNITS[m.group(2).upper()])
 
 

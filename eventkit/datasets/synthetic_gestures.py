@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from ..events import EventArray, make_events
+from ..errors import OptionError
 
 __all__ = ["CLASSES", "LIGHTINGS", "SyntheticGesturesConfig", "generate_synthetic_gestures", "recording_events"]
 
@@ -69,11 +70,11 @@ class SyntheticGesturesConfig:
 
     def __post_init__(self) -> None:
         if self.train_users < 1 or self.test_users < 1:
-            raise ValueError("train_users and test_users must be >= 1")
+            raise OptionError("train_users and test_users must be >= 1")
         if not 1 <= self.lightings_per_user <= len(LIGHTINGS):
-            raise ValueError(f"lightings_per_user must be in 1..{len(LIGHTINGS)}")
+            raise OptionError(f"lightings_per_user must be in 1..{len(LIGHTINGS)}")
         if self.gesture_us < 10_000 or self.gap_us < 0 or self.rate <= 0:
-            raise ValueError("gesture_us >= 10000, gap_us >= 0 and rate > 0 are required")
+            raise OptionError("gesture_us >= 10000, gap_us >= 0 and rate > 0 are required")
 
     def trials(self) -> tuple[list[str], list[str]]:
         """Recording names (without suffix) of the train and test splits."""

@@ -70,7 +70,7 @@ from typing import Literal
 
 import numpy as np
 
-from ..errors import EventFormatError
+from ..errors import EventFormatError, OptionError
 from ..events import EVENT_DTYPE, EventArray, SensorSize, make_events
 from . import _bins, _kernels
 
@@ -132,13 +132,13 @@ class FrameStats:
 
 def _as_int(name: str, value, *, minimum: int | None = None) -> int:
     if isinstance(value, (bool, np.bool_)):
-        raise ValueError(f"{name} must be an integer, got {value!r}")
+        raise OptionError(f"{name} must be an integer, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError:
-        raise ValueError(f"{name} must be an integer, got {value!r}") from None
+        raise OptionError(f"{name} must be an integer, got {value!r}") from None
     if minimum is not None and v < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {v}")
+        raise OptionError(f"{name} must be >= {minimum}, got {v}")
     return v
 
 
@@ -158,9 +158,9 @@ def _resolve_dtype(dtype) -> np.dtype:
     try:
         dt = np.dtype(dtype)
     except TypeError:
-        raise ValueError(f"dtype must be one of {_ALLOWED_DTYPES}, got {dtype!r}") from None
+        raise OptionError(f"dtype must be one of {_ALLOWED_DTYPES}, got {dtype!r}") from None
     if dt != np.dtype(bool) and dt not in _INT_DTYPES and dt not in _FLOAT_EXACT:
-        raise ValueError(f"dtype must be one of {_ALLOWED_DTYPES}, got {dt}")
+        raise OptionError(f"dtype must be one of {_ALLOWED_DTYPES}, got {dt}")
     return dt
 
 
@@ -172,9 +172,9 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
         try:
             x0, y0, cw, ch = (_as_int("crop", v) for v in crop)
         except (TypeError, ValueError):
-            raise ValueError(f"crop must be (x0, y0, width, height) integers, got {crop!r}") from None
+            raise OptionError(f"crop must be (x0, y0, width, height) integers, got {crop!r}") from None
         if x0 < 0 or y0 < 0 or cw < 1 or ch < 1 or x0 + cw > sensor.width or y0 + ch > sensor.height:
-            raise ValueError(
+            raise OptionError(
                 f"crop {tuple(crop)!r} must have x0, y0 >= 0, width, height >= 1 and lie inside the "
                 f"{sensor.width}x{sensor.height} sensor"
             )
@@ -185,11 +185,11 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
         xo, yo = xs, ys
     elif isinstance(downsample, (tuple, list)):
         if len(downsample) != 2:
-            raise ValueError(f"downsample must be an int factor or a (width, height) target, got {downsample!r}")
+            raise OptionError(f"downsample must be an int factor or a (width, height) target, got {downsample!r}")
         w_out = _as_int("downsample width", downsample[0], minimum=1)
         h_out = _as_int("downsample height", downsample[1], minimum=1)
         if w_out > cw or h_out > ch:
-            raise ValueError(f"downsample target {(w_out, h_out)} is larger than the (cropped) sensor {(cw, ch)}")
+            raise OptionError(f"downsample target {(w_out, h_out)} is larger than the (cropped) sensor {(cw, ch)}")
         xo, yo = xs * w_out // cw, ys * h_out // ch
     else:
         k = _as_int("downsample", downsample, minimum=1)
@@ -295,30 +295,30 @@ def to_frames(
     ev = _coerce_events(events)
     sensor = SensorSize.of(sensor_size)
     if sensor.polarities not in (1, 2):
-        raise ValueError(f"sensor_size polarities must be 1 or 2, got {sensor.polarities}")
+        raise OptionError(f"sensor_size polarities must be 1 or 2, got {sensor.polarities}")
     given = {k: v for k, v in (("frames", frames), ("duration", duration), ("event_count", event_count),
                                ("time_window", time_window)) if v is not None}
     if len(given) != 1:
-        raise ValueError(
+        raise OptionError(
             "set exactly one of frames=, duration=, event_count=, time_window= "
             f"(got {', '.join(given) or 'none'})"
         )
     (mode, raw), = given.items()
     size = _as_int(mode, raw, minimum=1)
     if split_by not in ("number", "time"):
-        raise ValueError(f"split_by must be 'number' or 'time', got {split_by!r}")
+        raise OptionError(f"split_by must be 'number' or 'time', got {split_by!r}")
     overlap = _as_int("overlap", overlap, minimum=0)
     if mode in ("frames", "duration") and overlap:
-        raise ValueError(f"overlap is only allowed with event_count= or time_window=, not with {mode}=")
+        raise OptionError(f"overlap is only allowed with event_count= or time_window=, not with {mode}=")
     if overlap >= size:
-        raise ValueError(f"overlap must be < {mode} ({size}), got {overlap}")
+        raise OptionError(f"overlap must be < {mode} ({size}), got {overlap}")
     if not isinstance(include_incomplete, (bool, np.bool_)):
-        raise ValueError(f"include_incomplete must be True or False, got {include_incomplete!r}")
+        raise OptionError(f"include_incomplete must be True or False, got {include_incomplete!r}")
     out_dtype = _resolve_dtype(dtype)
     lo = None if t_start is None else _as_int("t_start", t_start)
     hi = None if t_end is None else _as_int("t_end", t_end)
     if lo is not None and hi is not None and hi < lo:
-        raise ValueError(f"t_end ({hi}) must be >= t_start ({lo})")
+        raise OptionError(f"t_end ({hi}) must be >= t_start ({lo})")
     xmap, ymap, w_out, h_out, identity, crops = _spatial_maps(sensor, crop, downsample)
     channels = sensor.polarities
     cmap = np.array([0, 1] if channels == 2 else [0, 0], dtype=np.int64)

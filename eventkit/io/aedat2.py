@@ -70,7 +70,7 @@ from typing import BinaryIO, NamedTuple
 import numba
 import numpy as np
 
-from ..errors import DecodeError
+from ..errors import DecodeError, OptionError
 from ..events import EventArray, SensorSize
 from ._common import alloc, check_file, event_bytes, load_u32be, put_event, trim
 from ._format import EventFormat
@@ -415,7 +415,7 @@ def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> Even
         else:
             chosen = resolve_chip(layout)
             if chosen.layout == "auto":
-                raise ValueError(f"unknown AEDAT 2.0 layout {layout!r}; use 'dvs128', 'davis' or a chip name like 'DAVIS240C'")
+                raise OptionError(f"unknown AEDAT 2.0 layout {layout!r}; use 'dvs128', 'davis' or a chip name like 'DAVIS240C'")
             if chosen.sensor is None:  # a bare family: keep the header's sensor when it is the same family
                 sensor = header_chip.sensor if header_chip.layout == chosen.layout else None
                 if chosen.layout == "dvs128" and sensor is None:

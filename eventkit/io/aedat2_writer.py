@@ -19,7 +19,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import EventFormatError
+from ..errors import EventFormatError, OptionError
 from ..events import EventArray, validate_events
 from .aedat2 import resolve_chip
 
@@ -62,11 +62,11 @@ def write_aedat2(
         Coordinates outside the chip's sensor or negative timestamps.
     """
     if layout not in _DEFAULT_CHIP:
-        raise ValueError(f"layout must be 'dvs128' or 'davis', got {layout!r}")
+        raise OptionError(f"layout must be 'dvs128' or 'davis', got {layout!r}")
     chip = chip or _DEFAULT_CHIP[layout]
     resolved = resolve_chip(chip)
     if resolved.layout != layout or resolved.sensor is None:
-        raise ValueError(f"chip {chip!r} is not a known {layout} chip")
+        raise OptionError(f"chip {chip!r} is not a known {layout} chip")
     validate_events(events, resolved.sensor)
     if events.size and int(events["t"].min()) < 0:
         raise EventFormatError("AEDAT 2.0 cannot store negative timestamps")

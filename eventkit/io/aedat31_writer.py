@@ -16,7 +16,7 @@ import tempfile
 
 import numpy as np
 
-from ..errors import EventFormatError
+from ..errors import EventFormatError, OptionError
 from ..events import EventArray, validate_events
 from .aedat31 import source_sensor
 
@@ -86,9 +86,9 @@ def write_aedat31(
     """
     sensor = source_sensor(source)
     if sensor is None:
-        raise ValueError(f"unknown AEDAT 3.1 source {source!r}; use e.g. 'DVS128', 'DAVIS240C', 'DAVIS346B'")
+        raise OptionError(f"unknown AEDAT 3.1 source {source!r}; use e.g. 'DVS128', 'DAVIS240C', 'DAVIS346B'")
     if packet_interval_us <= 0 or max_packet_events <= 0:
-        raise ValueError("packet_interval_us and max_packet_events must be positive")
+        raise OptionError("packet_interval_us and max_packet_events must be positive")
     validate_events(events, sensor)
     t = events["t"]
     if t.size and int(t.min()) < 0:

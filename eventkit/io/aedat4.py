@@ -42,7 +42,7 @@ import numba
 import numpy as np
 import zstandard
 
-from ..errors import DecodeError
+from ..errors import DecodeError, OptionError
 from ..events import EventArray, SensorSize
 from ._common import allowed_bytes, alloc, check_declared, check_file, trim
 from ._format import EventFormat
@@ -260,7 +260,7 @@ def _pick_stream(path: str, hdr: _Header, stream: int | None) -> AedatStream:
         return hdr.streams[events[0]]
     s = hdr.streams.get(int(stream))
     if s is None or s.type != "EVTS":
-        raise ValueError(f"{path}: stream {stream} is not an events stream; events streams: {events}")
+        raise OptionError(f"{path}: stream {stream} is not an events stream; events streams: {events}")
     return s
 
 

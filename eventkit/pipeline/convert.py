@@ -13,8 +13,8 @@ from ..datasets.layouts import Sample, iter_samples
 from ..datasets.manifest import DatasetManifest
 from ..datasets.prepare import dataset_dir, download_dataset
 from ..datasets.registry import get_manifest
-from ..errors import DatasetNotFoundError
-from .executors import get_executor
+from ..errors import DatasetNotFoundError, OptionError
+from .executors import LazyExecutor
 from .plan import Failure, ShardTask
 from .run import run_shard_tasks
 from .spec import FrameSpec
@@ -83,7 +83,7 @@ def convert(
     root: str | os.PathLike[str] | None = None,
     from_dir: str | os.PathLike[str] | None = None,
     out: str | os.PathLike[str] | None = None,
-    executor: str = "dask",
+    executor: str = "auto",
     workers: int | None = None,
     scheduler: str | None = None,
     progress: bool = True,
@@ -113,8 +113,11 @@ def convert(
     out
         Store path (default ``<root>/<dataset>/stores/<name from the parameters>``).
     executor
-        ``"dask"`` (default: a local cluster of processes, or the cluster at ``scheduler``) or
-        ``"serial"``.
+        ``"auto"`` (default: ``"serial"`` for fewer than 500 samples to convert or on 1-2 CPU
+        cores, else ``"dask"``; with ``scheduler``, ``"dask"``; the choice and its reason are
+        logged at INFO on the ``eventkit`` logger), ``"dask"`` (a local cluster of processes, or
+        the cluster at ``scheduler``) or ``"serial"`` (this process). Nothing is started when
+        every sample is already in the store.
     workers
         Local Dask worker processes (default: one per core).
     scheduler
@@ -139,12 +142,19 @@ def convert(
         Another conversion is writing this store.
     DatasetNotFoundError, DownloadError
         The data is missing and cannot be fetched (the message says how to get it).
+    OptionError
+        A bad parameter (``downsample`` larger than the sensor, an unknown executor, ...).
+    SchedulerUnreachableError
+        No Dask scheduler answers at ``scheduler``.
     """
     from ..store._replace import replace_store
     from ..store.layout import store_name
 
     m = dataset if isinstance(dataset, DatasetManifest) else get_manifest(dataset)
     spec = None if events else FrameSpec(frames, split_by, duration, dtype, downsample, binary)
+    if spec is not None:
+        _check_downsample(spec, m)
+    ex = LazyExecutor(executor, workers=workers, scheduler=scheduler)  # checks the options; starts nothing
     if from_dir is not None:
         data = Path(from_dir)
         if not data.is_dir():
@@ -164,8 +174,7 @@ def convert(
     )
 
     with replace_store(store_path, overwrite=overwrite) as target:
-        report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, executor, workers,
-                               scheduler, progress)
+        report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, ex, progress)
     if target.swapped:
         report.store = target.final
     return report
@@ -173,13 +182,12 @@ def convert(
 
 def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],
                   counts: dict[str, int], params: dict[str, Any], events: bool, dtype: str, common: dict[str, Any],
-                  executor: str, workers: int | None, scheduler: str | None, progress: bool) -> ConversionReport:
+                  ex: LazyExecutor, progress: bool) -> ConversionReport:
     """Create (or resume) the store at ``target.path`` and convert every missing sample into it."""
     from ..store import create_store
     from ..store.event_store import create_event_store
 
     store_path = target.path
-    ex = get_executor(executor, workers=workers, scheduler=scheduler)
     writer = None
     try:
         if events:
@@ -203,6 +211,8 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
                                            "events" if events else "frames",
                                            None if events or len(todo) == len(group) else todo))
         report.skipped = sum(counts.values()) - sum(len(v) for v in missing.values())
+        if tasks:  # before the progress bar; a finished store starts no executor (no cluster to do nothing)
+            ex.start(sum(len(v) for v in missing.values()))
         run_shard_tasks(ex, convert_shard, tasks, writer, report, progress=progress, desc=f"convert {m.name}")
     finally:
         if writer is not None:
@@ -219,10 +229,22 @@ def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> in
         by_file[s.source].append(s)
     groups = list(by_file.values())
     spans: list[int] = []
-    for _, result in ex.map_unordered(_spans_of, [(m, g) for g in groups]):
+    for _, result in ex.map_unordered(_spans_of, [(m, g) for g in groups], n_samples=len(samples)):
         if not isinstance(result, BaseException):
             spans += [s for s in result if s is not None]
     return max((spec.t_bound(s) for s in spans), default=1)
+
+
+def _check_downsample(spec: FrameSpec, m: DatasetManifest) -> None:
+    """Refuse a ``downsample`` factor that leaves frames of fewer than 2 pixels a side."""
+    k = spec.downsample
+    side = min(m.sensor.width, m.sensor.height)
+    if k is not None and k > side // 2:
+        raise OptionError(
+            f"--downsample (downsample=) {k} is too large for {m.name}'s {m.sensor.width} x {m.sensor.height} "
+            f"sensor: frames would be {-(-m.sensor.width // k)} x {-(-m.sensor.height // k)} pixels; use at most "
+            f"{max(1, side // 2)}"
+        )
 
 
 def _spans_of(job: tuple[DatasetManifest, list[Sample]]) -> list[int | None]:

@@ -9,8 +9,12 @@ from typing import Any
 import numpy as np
 
 from ..events import EventArray, SensorSize
+from ..errors import OptionError
 
-__all__ = ["FrameSpec"]
+__all__ = ["FRAME_DTYPES", "FrameSpec"]
+
+# Integer count dtypes a frame store holds (counts saturate at the maximum); the CLI's --dtype choices.
+FRAME_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32")
 
 
 @dataclass(frozen=True)
@@ -30,17 +34,18 @@ class FrameSpec:
 
     def __post_init__(self) -> None:
         if (self.frames is None) == (self.duration is None):
-            raise ValueError("give exactly one of frames=T or duration=D")
+            raise OptionError("give exactly one of --frames T (frames=T) or --duration US (duration=US)")
         if self.frames is not None and self.frames < 1:
-            raise ValueError(f"frames must be >= 1, got {self.frames}")
+            raise OptionError(f"--frames (frames=) must be >= 1, got {self.frames}")
         if self.duration is not None and self.duration < 1:
-            raise ValueError(f"duration must be >= 1 µs, got {self.duration}")
+            raise OptionError(f"--duration (duration=) must be >= 1 µs, got {self.duration}")
         if self.split_by not in ("number", "time"):
-            raise ValueError(f"split_by must be 'number' or 'time', got {self.split_by!r}")
+            raise OptionError(f"--split-by (split_by=) must be 'number' or 'time', got {self.split_by!r}")
         if self.downsample is not None and self.downsample < 1:
-            raise ValueError(f"downsample must be a positive integer factor, got {self.downsample}")
-        if np.dtype(self.dtype).kind not in "ui":
-            raise ValueError(f"dtype must be an integer dtype such as uint8 or uint16, got {self.dtype!r}")
+            raise OptionError(f"--downsample (downsample=) must be a positive integer factor, got {self.downsample}")
+        if _dtype_name(self.dtype) not in FRAME_DTYPES:
+            raise OptionError(f"--dtype (dtype=) must be one of {', '.join(FRAME_DTYPES)} (integer counts that "
+                              f"saturate), got {self.dtype!r}")
 
     def params(self) -> dict[str, Any]:
         """JSON-ready parameters that differ from the defaults (store attrs, name and cache key).
@@ -64,7 +69,7 @@ class FrameSpec:
         if self.frames is not None:
             return self.frames
         if span_us is None:
-            raise ValueError("duration mode needs the span of each sample")
+            raise ValueError("duration mode needs the span of each sample")  # a bug of the caller, not user input
         return max(1, -(-max(span_us, 0) // self.duration))
 
     def integrate(self, events: EventArray, sensor: SensorSize) -> np.ndarray:
@@ -77,3 +82,11 @@ class FrameSpec:
         else:
             kw.update(duration=self.duration)
         return to_frames(events, sensor, **kw)
+
+
+def _dtype_name(dtype: Any) -> str | None:
+    """The numpy name of ``dtype`` (``"uint16"`` for ``np.uint16`` too), or None if it is no dtype."""
+    try:
+        return np.dtype(dtype).name
+    except TypeError:  # "uint3", a random object
+        return None

@@ -61,20 +61,20 @@ def prepare_root(
             remove_store(path)
     old = read_root_attrs(path) if path.exists() else None
     if path.exists() and old is None and any(path.iterdir()):
-        raise StoreMismatchError(f"{path}: exists and is not an eventkit store; choose another path or delete it")
+        raise StoreMismatchError(f"{path}: exists and is not an eventkit store; choose another path (--out)")
     if old is not None:
         if old.get("eventkit_store") != kind:
             raise StoreMismatchError(f"{path}: holds a {old.get('eventkit_store')!r} store, not a {kind!r} store")
         if old.get("cache_key") != key:
             raise StoreMismatchError(
                 f"{path}: was built with other parameters ({diff_inputs(old.get('key_inputs'), inputs)}); "
-                f"convert to another path (see store_name) or pass overwrite=True to rebuild it"
+                f"convert to another path (--out) or rebuild it with --overwrite (overwrite=True)"
             )
         for name in check:
             if old.get(name) != attrs.get(name):
                 raise StoreMismatchError(
                     f"{path}: {name} is {old.get(name)!r} on disk but {attrs.get(name)!r} was requested; "
-                    f"pass overwrite=True to rebuild it"
+                    f"rebuild it with --overwrite (overwrite=True) or convert to another path (--out)"
                 )
         remove_partial_files(path)  # leftovers of a killed writer; never read, but keep the tree clean
         return zarr.open_group(path, mode="r+", zarr_format=3), True
@@ -115,8 +115,9 @@ def open_root(
     p = Path(path)
     attrs = read_root_attrs(p)
     if attrs is None or attrs.get("eventkit_store") != kind:
-        what = "no eventkit store" if attrs is None else f"a {attrs.get('eventkit_store')!r} store"
-        raise StoreNotFoundError(f"{p}: holds {what}; expected a {kind} store (convert a dataset first)")
+        what = ("does not exist" if not p.exists() else "holds no eventkit store" if attrs is None
+                else f"holds a {attrs.get('eventkit_store')!r} store")
+        raise StoreNotFoundError(f"{p}: {what}; expected a {kind} store made by `eventkit convert`")
     if int(attrs.get("format_version", -1)) > FORMAT_VERSION:
         raise StoreMismatchError(
             f"{p}: store format {attrs.get('format_version')} is newer than this eventkit reads "

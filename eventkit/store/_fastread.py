@@ -28,6 +28,7 @@ import numcodecs
 import numpy as np
 
 from .integrity import ChunkDamage
+from ..errors import OptionError
 
 _EMPTY = np.iinfo(np.uint64).max
 _BLOSC_HEADER = struct.Struct("<BBBBIII")  # version, versionlz, flags, typesize, nbytes, blocksize, cbytes
@@ -145,7 +146,7 @@ class ShardReader:
         """
         if out is not None and (out.shape != self.chunk_shape or out.dtype != self.dtype or not out.flags.c_contiguous
                                 or not out.flags.writeable):  # fmt: skip
-            raise ValueError(f"out must be a writable C-contiguous {self.dtype} array of shape {self.chunk_shape}")
+            raise OptionError(f"out must be a writable C-contiguous {self.dtype} array of shape {self.chunk_shape}")
         shard, j = divmod(int(index), self.s)
         path = self.shard_path(shard)
         try:

@@ -163,7 +163,8 @@ def verify_store(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     p = Path(path)
     attrs = read_root_attrs(p) if p.is_dir() else None
     if attrs is None or attrs.get("eventkit_store") not in ("frames", "events"):
-        raise StoreNotFoundError(f"{p}: holds no eventkit store; give a store made by `eventkit convert`")
+        what = "does not exist" if not p.exists() else "holds no eventkit store"
+        raise StoreNotFoundError(f"{p}: {what}; give a store made by `eventkit convert`")
     validate_root_attrs(p, attrs)
     kind = attrs["eventkit_store"]
     root = zarr.open_group(p, mode="r", zarr_format=3)

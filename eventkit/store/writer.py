@@ -28,6 +28,7 @@ from ._lock import WriterLock
 from .cache_key import key_inputs
 from .errors import StoreMismatchError, StoreNotFoundError
 from .layout import FORMAT_VERSION, choose_samples_per_shard, default_compressor, lock_path, read_root_attrs
+from ..errors import OptionError
 
 __all__ = ["SampleRecord", "StoreWriter", "create_store", "open_store_writer"]
 
@@ -110,7 +111,7 @@ def create_store(
     sensor = SensorSize.of(sensor)
     dtype = np.dtype(dtype)
     if t_max <= 0 or not splits or any(int(n) < 0 for n in splits.values()):
-        raise ValueError(f"need t_max > 0 and split sizes >= 0, got t_max={t_max}, splits={dict(splits)}")
+        raise OptionError(f"need t_max > 0 and split sizes >= 0, got t_max={t_max}, splits={dict(splits)}")
     inner = (sensor.polarities, sensor.height, sensor.width)
     if samples_per_shard is None:
         nbytes = t_max * int(np.prod(inner)) * dtype.itemsize
@@ -312,7 +313,7 @@ class StoreWriter(LockedWriter):
     def _pad(self, frames: np.ndarray) -> tuple[np.ndarray, int]:
         f = np.asarray(frames)
         if f.ndim != 4 or f.shape[1:] != self.frame_shape or not 0 <= f.shape[0] <= self.t_max:
-            raise ValueError(
+            raise OptionError(
                 f"frames must be [T <= {self.t_max}, {', '.join(map(str, self.frame_shape))}], got {f.shape}"
             )
         f = _cast(f, self.dtype)
@@ -330,8 +331,8 @@ def _cast(f: np.ndarray, dtype: np.dtype) -> np.ndarray:
     if f.dtype.kind in "biu" and dtype.kind in "biu":
         info = np.iinfo(dtype)
         if f.size and (f.min() < info.min or f.max() > info.max):
-            raise ValueError(f"frame values in [{f.min()}, {f.max()}] do not fit the store dtype {dtype}")
+            raise OptionError(f"frame values in [{f.min()}, {f.max()}] do not fit the store dtype {dtype}")
         return f.astype(dtype)
     if np.can_cast(f.dtype, dtype, "same_kind"):
         return f.astype(dtype)
-    raise ValueError(f"cannot store {f.dtype} frames in a {dtype} store without losing values")
+    raise OptionError(f"cannot store {f.dtype} frames in a {dtype} store without losing values")

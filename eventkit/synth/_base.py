@@ -8,6 +8,7 @@ from typing import Any, ClassVar
 import numpy as np
 
 from ..events import EventArray
+from ..errors import OptionError
 
 __all__ = ["SynthMethod", "as_image"]
 
@@ -16,11 +17,11 @@ def as_image(image: np.ndarray) -> np.ndarray:
     """Check and return a 2-D float32 intensity image in ``[0, 1]``."""
     img = np.asarray(image)
     if img.ndim != 2 or img.shape[0] < 1 or img.shape[1] < 1:
-        raise ValueError(f"expected a 2-D grayscale image [H, W], got shape {img.shape}; "
+        raise OptionError(f"expected a 2-D grayscale image [H, W], got shape {img.shape}; "
                          "convert colour images with eventkit.synth.prepare_image")
     img = img.astype(np.float32, copy=False)
     if img.size and (not np.isfinite(img).all() or img.min() < 0 or img.max() > 1):
-        raise ValueError("image intensities must be finite and in [0, 1] (divide uint8 images by 255)")
+        raise OptionError("image intensities must be finite and in [0, 1] (divide uint8 images by 255)")
     return img
 
 
@@ -69,7 +70,7 @@ class SynthMethod(ABC):
         img = as_image(image)
         t = int(frames if frames is not None else self.default_frames)
         if t < 1:
-            raise ValueError(f"frames must be >= 1, got {t}")
+            raise OptionError(f"frames must be >= 1, got {t}")
         ev = self.events(img, rng)
         h, w = img.shape
         return to_frames(ev, (w, h, 2), frames=t, split_by="time", t_start=0, t_end=self.duration_us(), dtype=dtype)

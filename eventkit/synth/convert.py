@@ -28,8 +28,8 @@ from typing import Any
 
 import numpy as np
 
-from ..errors import EventkitError
-from ..pipeline.executors import get_executor
+from ..errors import EventkitError, OptionError
+from ..pipeline.executors import LazyExecutor
 from ..pipeline.plan import Failure
 from ..pipeline.run import run_shard_tasks
 from ._base import SynthMethod
@@ -61,16 +61,16 @@ def make_method(name: str, **params: Any) -> SynthMethod:
         pix = {f.name for f in fields(DVSPixelModel)}
         unknown = set(params) - own - pix
         if unknown:
-            raise ValueError(f"unknown saccade parameter(s) {sorted(unknown)}")
+            raise OptionError(f"unknown saccade parameter(s) {sorted(unknown)}")
         return Saccade(**{k: v for k, v in params.items() if k in own},
                        pixel=DVSPixelModel(**{k: v for k, v in params.items() if k in pix}))  # fmt: skip
     classes = {"odg": ODG, "diff": FrameDiff}
     if name not in classes:
-        raise ValueError(f"unknown method {name!r}; choose saccade, odg or diff")
+        raise OptionError(f"unknown --method (method=) {name!r}; choose saccade, odg or diff")
     cls = classes[name]
     unknown = set(params) - {f.name for f in fields(cls)}
     if unknown:
-        raise ValueError(f"unknown {name} parameter(s) {sorted(unknown)}")
+        raise OptionError(f"unknown {name} parameter(s) {sorted(unknown)}")
     return cls(**params)
 
 
@@ -160,7 +160,7 @@ def synth_convert(
     fit: str = "crop",
     seed: int = 0,
     method_params: dict[str, Any] | None = None,
-    executor: str = "dask",
+    executor: str = "auto",
     workers: int | None = None,
     scheduler: str | None = None,
     samples_per_shard: int | None = None,
@@ -194,7 +194,8 @@ def synth_convert(
     method_params
         Parameters for :func:`make_method` when ``method`` is a name.
     executor, workers, scheduler
-        As for :func:`eventkit.convert`.
+        As for :func:`eventkit.convert`: ``"auto"`` (default) converts fewer than 500 images, or on
+        1-2 CPU cores, in this process and starts a local Dask cluster otherwise.
     samples_per_shard
         Store shard size (default: chosen by the store).
     progress
@@ -219,11 +220,12 @@ def synth_convert(
     from ..store._replace import replace_store
 
     m = method if isinstance(method, SynthMethod) else make_method(method, **(method_params or {}))
+    ex = LazyExecutor(executor, workers=workers, scheduler=scheduler)  # checks the options; starts nothing
     if fit not in FITS:
-        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+        raise OptionError(f"--fit (fit=) must be one of {FITS}, got {fit!r}")
     t = int(frames if frames is not None else m.default_frames)
     if t < 1 or int(size) < 1:
-        raise ValueError(f"need frames >= 1 and size >= 1, got {t}, {size}")
+        raise OptionError(f"need --frames (frames=) >= 1 and --size (size=) >= 1, got {t}, {size}")
     iset: ImageSet = discover_images(images, classes=classes, labels=labels, split=split)
     if iset.class_order.startswith("sorted"):
         log.warning("no class order declared: labels follow the sorted folder names %s; "
@@ -235,7 +237,6 @@ def synth_convert(
     }  # fmt: skip
     with replace_store(Path(out), overwrite=overwrite) as target:
         store_path = target.path
-        ex = get_executor(executor, workers=workers, scheduler=scheduler)
         writer = None
         try:
             writer = target.create(
@@ -257,6 +258,8 @@ def synth_convert(
                                                     sp, lo // per_shard, group))  # fmt: skip
             todo = sum(len(x.samples) for x in tasks)
             report.skipped = sum(counts.values()) - todo
+            if tasks:  # a finished store starts no executor
+                ex.start(todo)
             run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
         finally:
             if writer is not None:

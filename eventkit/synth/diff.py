@@ -28,6 +28,7 @@ import numpy as np
 from ..events import EVENT_DTYPE, EventArray
 from ._base import SynthMethod, as_image, as_rng
 from .motion import NMNIST_SACCADES, Waypoints, as_path, resample_path, shift_image
+from ..errors import OptionError
 
 __all__ = ["FrameDiff", "diff_frames"]
 
@@ -71,9 +72,9 @@ class FrameDiff(SynthMethod):
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", as_path(self.path))
         if int(self.n_frames) < 1 or not self.threshold > 0 or not self.log_eps > 0 or self.jitter < 0:
-            raise ValueError("need n_frames >= 1, threshold > 0, log_eps > 0 and jitter >= 0")
+            raise OptionError("need --frames (n_frames=) >= 1, --threshold (threshold=) > 0, --jitter (jitter=) >= 0 and log_eps > 0")
         if int(self.step_us) < 1 or self.border not in ("edge", "zero"):
-            raise ValueError("need step_us >= 1 and border 'edge' or 'zero'")
+            raise OptionError("need step_us >= 1 and border 'edge' or 'zero'")
 
     def duration_us(self) -> int:
         return int(self.n_frames) * int(self.step_us)
@@ -97,7 +98,7 @@ class FrameDiff(SynthMethod):
         img = as_image(image)
         t = int(self.n_frames if n_frames is None else n_frames)
         if t < 1:
-            raise ValueError(f"frames must be >= 1, got {t}")
+            raise OptionError(f"frames must be >= 1, got {t}")
         eps, c = np.float32(self.log_eps), np.float32(self.threshold)
         out = np.zeros((t, 2, *img.shape), dtype=np.int64)
         prev = None

@@ -45,6 +45,7 @@ import numpy as np
 from numba import njit
 
 from ..events import EVENT_DTYPE, EventArray
+from ..errors import OptionError
 
 __all__ = ["DVSPixelModel", "emit_events", "noise_events"]
 
@@ -82,9 +83,9 @@ class DVSPixelModel:
 
     def __post_init__(self) -> None:
         if not self.threshold > 0 or not self.c_min > 0:
-            raise ValueError(f"threshold and c_min must be > 0, got {self.threshold}, {self.c_min}")
+            raise OptionError(f"--threshold (threshold=) and c_min must be > 0, got {self.threshold}, {self.c_min}")
         if self.sigma < 0 or self.refractory_us < 0 or self.noise_rate_hz < 0 or not self.log_eps > 0:
-            raise ValueError("sigma, refractory_us and noise_rate_hz must be >= 0 and log_eps > 0")
+            raise OptionError("--sigma, --refractory-us and --noise-rate (sigma=, refractory_us=, noise_rate_hz=) must be >= 0 and log_eps > 0")
 
     def params(self) -> dict[str, Any]:
         """The parameters as a JSON-ready dict (recorded in store attrs)."""
@@ -184,12 +185,12 @@ def emit_events(
     logi = np.ascontiguousarray(log_frames, dtype=np.float32)
     times = np.ascontiguousarray(times_us, dtype=np.float64)
     if logi.ndim != 3 or times.shape != (logi.shape[0],) or logi.shape[0] < 1:
-        raise ValueError(f"need log_frames [K, H, W] and times [K], got {logi.shape} and {times.shape}")
+        raise OptionError(f"need log_frames [K, H, W] and times [K], got {logi.shape} and {times.shape}")
     if np.any(np.diff(times) <= 0):
-        raise ValueError("sample times must be strictly increasing")
+        raise OptionError("sample times must be strictly increasing")
     _, h, w = logi.shape
     if w > 65536 or h > 65536:
-        raise ValueError(f"image {w}x{h} does not fit uint16 event coordinates")
+        raise OptionError(f"image {w}x{h} does not fit uint16 event coordinates")
     c_on, c_off = model.thresholds(h, w)
     cap = 2 * h * w + 1024
     while True:

@@ -43,7 +43,7 @@ from pathlib import Path
 
 import numpy as np
 
-from ..errors import DatasetNotFoundError, EventkitError
+from ..errors import DatasetNotFoundError, EventkitError, OptionError
 
 __all__ = [
     "FITS",
@@ -325,7 +325,7 @@ def to_gray(img: np.ndarray, gray: str = "luma") -> np.ndarray:
     """``[H, W]`` float32 intensity in [0, 1] from a gray or RGB(A) image (alpha ignored)."""
     a = np.asarray(img)
     if gray not in ("luma", "max"):
-        raise ValueError(f"gray must be 'luma' or 'max', got {gray!r}")
+        raise OptionError(f"gray must be 'luma' or 'max', got {gray!r}")
     if a.ndim == 2:
         return _to_unit(a)
     if a.ndim != 3 or a.shape[-1] not in (1, 3, 4):
@@ -344,7 +344,7 @@ def _resize(f: np.ndarray, w: int, h: int, resample: str) -> np.ndarray:
     image = _pil()
     mode = {"nearest": image.Resampling.NEAREST, "bilinear": image.Resampling.BILINEAR}.get(resample)
     if mode is None:
-        raise ValueError(f"resample must be 'nearest' or 'bilinear', got {resample!r}")
+        raise OptionError(f"resample must be 'nearest' or 'bilinear', got {resample!r}")
     out = np.asarray(image.fromarray(np.ascontiguousarray(f, dtype=np.float32), mode="F").resize((w, h), mode))
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
@@ -369,7 +369,7 @@ def prepare_image(
     """
     ow, oh = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
     if ow < 1 or oh < 1:
-        raise ValueError(f"size must be positive, got {size!r}")
+        raise OptionError(f"size must be positive, got {size!r}")
     f = to_gray(img, gray)
     h, w = f.shape
     if fit == "stretch":
@@ -379,7 +379,7 @@ def prepare_image(
     elif fit == "pad":
         s = min(ow / w, oh / h)
     else:
-        raise ValueError(f"fit must be one of {FITS}, got {fit!r}")
+        raise OptionError(f"fit must be one of {FITS}, got {fit!r}")
     rw, rh = max(1, round(w * s)), max(1, round(h * s))
     r = _resize(f, rw, rh, resample)
     out = np.zeros((oh, ow), dtype=np.float32)

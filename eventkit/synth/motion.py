@@ -32,6 +32,8 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Literal
 
+from ..errors import OptionError
+
 import numpy as np
 
 __all__ = [
@@ -65,9 +67,9 @@ def as_path(path: Sequence[Sequence[float]]) -> Waypoints:
     """Validate and normalise a path: at least two ``(dx, dy)`` waypoints of finite floats."""
     out = tuple((float(p[0]), float(p[1])) for p in path)
     if len(out) < 2 or any(len(p) != 2 for p in path):
-        raise ValueError(f"a path needs at least two (dx, dy) waypoints, got {path!r}")
+        raise OptionError(f"a path needs at least two (dx, dy) waypoints, got {path!r}")
     if not np.all(np.isfinite(np.asarray(out))):
-        raise ValueError(f"path waypoints must be finite, got {path!r}")
+        raise OptionError(f"path waypoints must be finite, got {path!r}")
     return out
 
 
@@ -122,7 +124,7 @@ def shift_image(
         ``[H, W]`` float32, ``out[y, x] = image(x - dx, y - dy)``. Integer shifts are exact copies.
     """
     if border not in ("edge", "zero"):
-        raise ValueError(f"border must be 'edge' or 'zero', got {border!r}")
+        raise OptionError(f"border must be 'edge' or 'zero', got {border!r}")
     img = np.asarray(image, dtype=np.float32)
     h, w = img.shape
     x0, x1, fx, vx = _axis_taps(w, dx, border)

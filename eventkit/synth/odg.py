@@ -55,6 +55,7 @@ import numpy as np
 from ..events import EVENT_DTYPE, EventArray
 from ._base import SynthMethod, as_image
 from .motion import shift_image
+from ..errors import OptionError
 
 __all__ = ["ODG", "ODG_DIRECTIONS", "ODG_TRACE", "odg_events", "odg_frames"]
 
@@ -92,7 +93,7 @@ class ODG(SynthMethod):
 
     def __post_init__(self) -> None:
         if not self.threshold >= 0 or int(self.step_us) < 1:
-            raise ValueError(f"need threshold >= 0 and step_us >= 1, got {self.threshold}, {self.step_us}")
+            raise OptionError(f"--threshold (threshold=) must be >= 0 and step_us >= 1, got {self.threshold}, {self.step_us}")
 
     @property
     def n_steps(self) -> int:

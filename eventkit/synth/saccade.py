@@ -35,6 +35,7 @@ from ..events import EventArray
 from ._base import SynthMethod, as_image, as_rng
 from .dvs_pixel import DVSPixelModel, emit_events, noise_events
 from .motion import NMNIST_SACCADES, Waypoints, as_path
+from ..errors import OptionError
 
 __all__ = ["Saccade", "saccade_events", "saccade_frames"]
 
@@ -69,9 +70,9 @@ class Saccade(SynthMethod):
     def __post_init__(self) -> None:
         object.__setattr__(self, "path", as_path(self.path))
         if int(self.segment_us) < 1 or not self.samples_per_px > 0:
-            raise ValueError("segment_us must be >= 1 and samples_per_px > 0")
+            raise OptionError("segment_us must be >= 1 and samples_per_px > 0")
         if self.border not in ("edge", "zero"):
-            raise ValueError(f"border must be 'edge' or 'zero', got {self.border!r}")
+            raise OptionError(f"border must be 'edge' or 'zero', got {self.border!r}")
 
     def duration_us(self) -> int:
         return int(self.segment_us) * (len(self.path) - 1)
