@@ -1,7 +1,15 @@
-"""The snnmodels error hierarchy.
+"""The snnmodels error hierarchy; the contract is eventkit's (:mod:`eventkit.errors`, ``docs/errors.md``).
 
-Errors derive from :class:`SnnmodelsError` and from the builtin that fits, so ``except RuntimeError``
-in user code keeps working.
+* Every failure a user can cause (a bad option, a file that is not a checkpoint, a store that does
+  not fit the model, a backend this machine cannot run) raises a :class:`SnnmodelsError` subclass
+  that also subclasses the builtin that fits (``ValueError`` for bad values and files,
+  ``RuntimeError`` for an unavailable backend), so ``except ValueError`` in user code keeps
+  working. Data errors from eventkit (a damaged store) stay :class:`eventkit.errors.EventkitError`.
+  A bare ``ValueError``/``RuntimeError`` is a bug of ours.
+* A message says what is wrong, which file or option (``--batch-size (batch_size=)``), and what to do.
+* ``snnmodels train|eval|demo`` print such an error as one ``Error: <message>`` line and exit 1; a
+  bad option is a usage error (exit 2); Ctrl-C prints ``Aborted: <how to resume>`` (``train``: the
+  finished epochs are kept, add ``--resume``) and exits 130. Anything else keeps its traceback.
 """
 
 from __future__ import annotations
