@@ -22,6 +22,7 @@ fi
 rm -rf .venv-wheel dist/wheel
 WHEEL=$(bash scripts/build_wheel.sh dist/wheel)
 "$PY" -m venv .venv-wheel
-# pip's cache and the local torch wheel keep this quick; the constraint keeps torch the CPU build.
-.venv-wheel/bin/python -m pip install -q "$WHEEL[train]" "${PIN[@]}"
+# pip's cache and the local torch wheel keep this quick; the constraint keeps torch the CPU build;
+# --no-compile: byte-compiling all of torch up front doubles the install time (imports compile lazily).
+.venv-wheel/bin/python -m pip install -q --no-compile "$WHEEL[train]" "${PIN[@]}"
 bash scripts/smoke_installed.sh .venv-wheel
