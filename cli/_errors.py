@@ -25,7 +25,7 @@ F = TypeVar("F", bound=Callable[..., Any])
 # What a user can cause: bad files, missing files, permissions. Anything else is our bug and
 # keeps its traceback.
 USER_ERRORS: tuple[type[BaseException], ...] = (
-    EventkitError, FileNotFoundError, IsADirectoryError, NotADirectoryError, PermissionError,
+    EventkitError, FileNotFoundError, FileExistsError, IsADirectoryError, NotADirectoryError, PermissionError,
 )
 
 ABORT_EXIT = 130  # the shell's status for a process ended by SIGINT

@@ -243,7 +243,11 @@ def _read_labels(src: str | os.PathLike[str] | Sequence[int]) -> np.ndarray:
         if not p.is_file():
             raise DatasetNotFoundError(f"{p}: labels file not found")
         if p.suffix.lower() == ".npy":
-            arr = np.load(p, allow_pickle=False)
+            try:
+                arr = np.load(p, allow_pickle=False)
+            except (ValueError, EOFError, OSError) as err:  # not .npy, object data, truncated
+                raise ImageSetError(f"{p}: not a plain .npy array of labels ({err}); pass --labels FILE "
+                                    "(.npy of integers or one integer per line)") from None
         else:
             try:
                 arr = np.array([int(s) for s in p.read_text().split()], dtype=np.int64)
