@@ -73,5 +73,15 @@ def user_errors(func: F | None = None, *, resume: str = DEFAULT_RESUME) -> Any:
 def _message(err: BaseException) -> str:
     """The message of ``err`` (a builtin OSError as ``<file>: <reason>``, never its errno tuple)."""
     if isinstance(err, OSError) and not isinstance(err, EventkitError) and err.filename and err.strerror:
-        return f"{err.filename}: {err.strerror}"
+        return f"{err.filename}: {err.strerror.lower()}{_OS_HINTS.get(type(err), '')}"
     return str(err) or type(err).__name__
+
+
+# What to do about a builtin OSError that names a path (its own text says only what went wrong).
+_OS_HINTS: dict[type[BaseException], str] = {
+    FileNotFoundError: "; check the path",
+    FileExistsError: " (a file is where a folder is needed); choose another path",
+    NotADirectoryError: " (a file is where a folder is needed); choose another path",
+    IsADirectoryError: " (a folder was given where a file is needed); give the file",
+    PermissionError: "; check the permissions, or choose a path you may write to",
+}

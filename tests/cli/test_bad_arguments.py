@@ -114,7 +114,7 @@ ROWS: list[tuple[str, str, list[str], str]] = [
     ("download-bad-expand-bytes", EK, ["download", "nmnist", "--root", "{root}", "--max-expand-bytes", "lots"],
      "error"),
     ("download-expand-ratio-below-1", EK, ["download", "nmnist", "--max-expand-ratio", "0.5"], "usage"),
-    ("download-manual-dataset", EK, ["download", "es-imagenet", "--root", "{root}", "--quiet"], "error"),
+    ("download-root-is-file", EK, ["download", "synthetic-gestures", "--root", "{random_bin}"], "usage"),
     # verify
     ("verify-not-downloaded", EK, ["verify", "dvs128-gesture", "--root", "{root}"], "error"),
     ("verify-unknown-dataset", EK, ["verify", "no-such-dataset", "--root", "{root}"], "error"),
@@ -268,6 +268,11 @@ def test_workers_with_scheduler_warns(world: dict[str, str]) -> None:
                                        "--workers", "3"],
                              env={"EVENTKIT_ROOT": world["root"], "EVENTKIT_SCHEDULER_TIMEOUT": "1"})
     assert "--workers is ignored with --scheduler" in res.output
+
+
+def test_os_error_names_the_path_and_the_fix(world: dict[str, str]) -> None:
+    res = CliRunner().invoke(ek_main, ["example-recording", f"{world['random_bin']}/x.aedat", "--seconds", "0.01"])
+    assert res.exit_code == 1 and world["random_bin"] in res.output and "choose another path" in res.output
 
 
 def test_missing_store_says_does_not_exist(world: dict[str, str]) -> None:
