@@ -50,7 +50,7 @@ def test_train_resume_continues(trained: Path, tiny_store: Path) -> None:
 
 
 @pytest.mark.parametrize("args, message", [
-    (["train", "--store", "{missing}"], "holds no eventkit store"),
+    (["train", "--store", "{missing}"], "does not exist"),
     (["train", "--store", "{store}", "--T", "7", "--epochs", "1"], "holds T=4 frames per sample"),
     (["train", "--store", "{store}", "--backend", "numba", "--device", "cuda"], "device"),
     (["train", "--store", "{store}", "--out", "{empty}", "--resume"], "no checkpoint"),
