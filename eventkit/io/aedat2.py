@@ -370,7 +370,7 @@ def _decode(
                 raise DecodeError(
                     path,
                     f"event address 0x{a:08x} decodes outside the {sensor.width}x{sensor.height} sensor of {what}; "
-                    "the file is corrupt or the chip is wrong (pass layout= to read_aedat2)",
+                    "the file is corrupt or the chip is wrong (from Python: read_aedat2(path, layout=...))",
                     offset=start + (done + bad) * RECORD,
                 )
             done += k

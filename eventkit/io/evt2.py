@@ -238,7 +238,7 @@ def check_encoding(path: str, header: RawHeader, expected: str, title: str) -> N
         raise DecodeError(
             path,
             f"the header declares encoding {header.encoding!r}, not {title}; "
-            f"read it with the matching format (format=None picks it from the header)",
+            f"read it with the matching format (leave --format / format= out to pick it from the header)",
             offset=0,
         )
 

@@ -136,7 +136,8 @@ def open_root(
     if not attrs.get("complete") and not allow_incomplete:
         raise IncompleteStoreError(
             f"{p}: the store is incomplete (its conversion was interrupted or is still running); "
-            f"re-run the conversion to finish it, or open with allow_incomplete=True"
+            f"re-run the same `eventkit convert` (or `eventkit synth`) command to finish it (from Python, "
+            f"allow_incomplete=True reads the samples already written)"
         )
     return zarr.open_group(p, mode="r", zarr_format=3), attrs
 
