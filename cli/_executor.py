@@ -20,8 +20,8 @@ def _executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
                         help="Local Dask workers (default: CPU cores).")(func)
     return click.option("--executor", type=click.Choice(["auto", "dask", "serial"]), default="auto",
                         show_default=True,
-                        help="auto: serial for small jobs (fewer than 500 samples) or 1-2 CPU cores, else a local "
-                             "Dask cluster; it says which it chose.")(func)  # fmt: skip
+                        help="auto: serial for small jobs (fewer than 500 samples), 1-2 CPU cores or no Dask "
+                             "installed, else a local Dask cluster; it says which it chose.")(func)  # fmt: skip
 
 
 EXECUTOR_OPTIONS = _executor_options

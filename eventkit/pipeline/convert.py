@@ -113,8 +113,8 @@ def convert(
     out
         Store path (default ``<root>/<dataset>/stores/<name from the parameters>``).
     executor
-        ``"auto"`` (default: ``"serial"`` for fewer than 500 samples to convert or on 1-2 CPU
-        cores, else ``"dask"``; with ``scheduler``, ``"dask"``; the choice and its reason are
+        ``"auto"`` (default: ``"serial"`` for fewer than 500 samples to convert, on 1-2 CPU
+        cores or without Dask installed, else ``"dask"``; with ``scheduler``, ``"dask"``; the choice and its reason are
         logged at INFO on the ``eventkit`` logger), ``"dask"`` (a local cluster of processes, or
         the cluster at ``scheduler``) or ``"serial"`` (this process). Nothing is started when
         every sample is already in the store.

@@ -28,6 +28,15 @@ def test_auto_choice(n: int, cores: int, scheduler: str | None, expect: str) -> 
     assert chosen == expect and why
 
 
+def test_auto_without_dask_is_serial_and_says_how_to_get_dask(monkeypatch) -> None:
+    import importlib.util
+
+    real = importlib.util.find_spec
+    monkeypatch.setattr(importlib.util, "find_spec", lambda name, *a: None if name == "distributed" else real(name, *a))
+    chosen, why = choose_executor("auto", 10**6, cores=16)
+    assert chosen == "serial" and "eventkit[cluster]" in why
+
+
 def test_explicit_executor_is_kept_and_unknown_refused() -> None:
     assert choose_executor("dask", 1, cores=1)[0] == "dask"
     assert choose_executor("serial", 10**6, cores=64)[0] == "serial"

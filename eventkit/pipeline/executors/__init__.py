@@ -7,11 +7,13 @@ the size of the job and the machine.
 
 from __future__ import annotations
 
+import importlib.util
 import logging
 import os
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
+from ..._extras import install_hint
 from ...errors import OptionError
 
 __all__ = ["AUTO_MIN_SAMPLES", "EXECUTORS", "Executor", "LazyExecutor", "choose_executor", "get_executor"]
@@ -62,13 +64,15 @@ def choose_executor(name: str, n_samples: int, *, scheduler: str | None = None,
     if name != "auto":
         return name, "as asked"
     if scheduler:
-        return "dask", f"the Dask scheduler at {scheduler}"
+        return "dask", f"the Dask scheduler at {scheduler}"  # without Dask: MissingExtraError names the extra
     cores = cores if cores is not None else _cores()
     if cores < AUTO_MIN_CORES:
         return "serial", f"{cores} CPU core(s): worker processes would only compete for them"
     if n_samples < AUTO_MIN_SAMPLES:
         return "serial", (f"{n_samples} samples to convert, fewer than {AUTO_MIN_SAMPLES}: starting a local Dask "
                           f"cluster would take longer than it saves")
+    if importlib.util.find_spec("distributed") is None:  # a base install: no Dask
+        return "serial", f"Dask is not installed ({install_hint('cluster')} to convert on all {cores} cores)"
     return "dask", f"{n_samples} samples on {cores} CPU cores"
 
 
