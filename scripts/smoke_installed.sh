@@ -33,11 +33,6 @@ step "eventkit info on a recording"
 "$BIN/eventkit" info bar.aedat | tee info.txt
 grep -qi "aedat" info.txt || fail "eventkit info does not name the format"
 
-step "a tiny conversion (serial) and its inspection"
-"$BIN/eventkit" convert synthetic-gestures -T 4 --split-by time --downsample 8 --executor serial \
-  --out frames.zarr --quiet
-"$BIN/eventkit" inspect frames.zarr > inspect.txt || fail "eventkit inspect failed: $(cat inspect.txt)"
-
 step "python -m eventkit and python -m snnmodels"
 "$BIN/python" -m eventkit --help > /dev/null
 "$BIN/python" -m snnmodels --help > /dev/null
@@ -45,4 +40,9 @@ step "python -m eventkit and python -m snnmodels"
 step "snnmodels demo --quick"
 "$BIN/snnmodels" demo --quick --out demo | tee demo.txt
 grep -qi "accuracy" demo.txt || fail "the demo did not report an accuracy"
+
+step "a tiny conversion (serial, of the demo's downloaded data) and its inspection"
+"$BIN/eventkit" convert synthetic-gestures --manifest demo/synthetic-gestures-mirror.toml --root demo/data \
+  -T 4 --split-by time --downsample 8 --executor serial --out frames.zarr --quiet
+"$BIN/eventkit" inspect frames.zarr > inspect.txt || fail "eventkit inspect failed: $(cat inspect.txt)"
 echo "-- smoke: installed wheel OK"
