@@ -12,6 +12,7 @@ import os
 import socket
 import subprocess
 import sys
+import zipfile
 from pathlib import Path
 
 import click
@@ -67,6 +68,10 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> dict[str, str]:
     (truncated / "zarr.json").write_text(json.dumps(attrs))
     (d / "ckpt_random.pt").write_bytes(rng.bytes(2048))
     (d / "ckpt_text.pt").write_text("not a checkpoint\n")
+    with zipfile.ZipFile(d / "ckpt_zip.pt", "w") as z:  # torch checkpoints are zip files: cut one in half
+        z.writestr("archive/data.pkl", rng.bytes(4096))
+    whole = (d / "ckpt_zip.pt").read_bytes()
+    (d / "ckpt_truncated.pt").write_bytes(whole[: len(whole) // 2])
     (d / "manifest_bad.toml").write_text("this is = = not toml [")
     (d / "manifest_empty.toml").write_text('name = "x"\n')
     (d / "classes_empty.txt").write_text("")
@@ -200,6 +205,10 @@ ROWS: list[tuple[str, str, list[str], str]] = [
     ("eval-random-checkpoint", SNN, ["eval", "--checkpoint", "{ckpt_random_pt}", "--store", "{store}", "--quiet"],
      "error"),
     ("eval-text-checkpoint", SNN, ["eval", "--checkpoint", "{ckpt_text_pt}", "--store", "{store}", "--quiet"],
+     "error"),
+    ("eval-truncated-checkpoint", SNN, ["eval", "--checkpoint", "{ckpt_truncated_pt}", "--store", "{store}",
+                                       "--quiet"], "error"),
+    ("eval-zip-not-checkpoint", SNN, ["eval", "--checkpoint", "{ckpt_zip_pt}", "--store", "{store}", "--quiet"],
      "error"),
     ("eval-missing-checkpoint", SNN, ["eval", "--checkpoint", "{missing}", "--store", "{store}", "--quiet"], "error"),
     ("eval-folder-checkpoint", SNN, ["eval", "--checkpoint", "{folder}", "--store", "{store}", "--quiet"], "error"),
