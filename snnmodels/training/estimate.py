@@ -4,7 +4,7 @@ Memory (:func:`estimate_run`):
 
 * what the process holds now (its resident set: torch, the preloaded splits, the weights),
 * plus gradients and optimizer state (Adam: 3x the parameters, SGD with momentum: 2x),
-* plus, per sample of a batch, :data:`AUTOGRAD_FACTOR` x the bytes of every layer's output over all
+* plus, per sample of a batch, :data:`AUTOGRAD_FACTOR` (by backend) x the bytes of every layer's output over all
   ``T`` steps (measured with forward hooks on one real sample: what autograd keeps for the backward
   pass, plus the neurons' saved membrane potentials) and 3 copies of the input frames (the
   time-first float batch and its intermediates).
@@ -34,8 +34,11 @@ from snnmodels.training.losses import LOSSES, firing_rate
 
 __all__ = ["RunEstimate", "estimate_run", "available_memory", "peak_rss", "current_rss", "AUTOGRAD_FACTOR"]
 
-#: Bytes autograd keeps per byte of layer output (calibrated against ru_maxrss on the CPU; see tests).
-AUTOGRAD_FACTOR = 2.5
+#: Bytes autograd keeps per byte of layer output, by neuron backend: calibrated against ru_maxrss of
+#: ``snnmodels train --model plif-gesture --batch-size 16 --max-batches 1`` (T=16, 2x64x64 and
+#: 2x128x128 stores) on the CPU, rounded up: the fused numba/cupy neurons keep ~1.2-1.35x, the
+#: torch reference neurons (autograd through every time step) ~2.3x.
+AUTOGRAD_FACTOR = {"torch": 2.5, "numba": 1.4, "cupy": 1.4}
 
 
 def current_rss() -> int:
@@ -98,6 +101,8 @@ class RunEstimate:
         Training steps per epoch.
     activation_bytes_per_sample : int
         Layer outputs of one sample over all time steps.
+    held_bytes : int
+        Of ``peak_bytes``, what the process already holds (not counted against the free memory).
     """
 
     peak_bytes: int
@@ -105,11 +110,12 @@ class RunEstimate:
     seconds_per_epoch: float
     steps: int
     activation_bytes_per_sample: int
+    held_bytes: int = 0
 
     @property
     def too_big(self) -> bool:
-        """Whether the estimate exceeds the free memory."""
-        return self.available_bytes is not None and self.peak_bytes > self.available_bytes
+        """Whether what the run still has to allocate exceeds the free memory."""
+        return self.available_bytes is not None and self.peak_bytes - self.held_bytes > self.available_bytes
 
     def line(self, model: str, T: int, input_size: tuple[int, ...], batch_size: int, backend: str) -> str:
         """``plif-gesture on [T=16, 2x128x128], batch 16, numba: ~X.X GB peak memory, ~Y min/epoch (Z steps)``."""
@@ -124,7 +130,8 @@ class RunEstimate:
         if not self.too_big:
             return None
         where = "GPU memory" if device.type == "cuda" else "RAM"
-        return (f"warning: this run needs ~{self.peak_bytes / 1e9:.1f} GB but only "
+        return (f"warning: this run needs ~{self.peak_bytes / 1e9:.1f} GB ("
+                f"{(self.peak_bytes - self.held_bytes) / 1e9:.1f} GB more than now) but only "
                 f"{self.available_bytes / 1e9:.1f} GB of {where} is free; it may be killed or swap. Use a smaller "
                 f"--batch-size, convert with a larger --downsample (smaller frames) or fewer frames (-T), or train "
                 f"on a GPU (--device cuda --backend cupy)")
@@ -156,7 +163,7 @@ def _step(model: nn.Module, optimizer: torch.optim.Optimizer, loss: str, x: torc
 
 def estimate_run(
     model: nn.Module, sample: tuple[torch.Tensor, torch.Tensor], *, optimizer: str, loss: str, device: torch.device,
-    batch_size: int, train_samples: int, val_samples: int, steps: int,
+    batch_size: int, train_samples: int, val_samples: int, steps: int, backend: str = "torch",
 ) -> RunEstimate:
     """Estimate peak memory and epoch time of training ``model`` (see the module docstring).
 
@@ -172,6 +179,8 @@ def estimate_run(
         A :data:`~snnmodels.training.losses.LOSSES` name.
     batch_size, train_samples, val_samples, steps
         The run's batch size, samples per epoch and training steps per epoch.
+    backend
+        The neuron backend (what autograd keeps differs, :data:`AUTOGRAD_FACTOR`).
     """
     saved_rng = rng_state()
     try:
@@ -190,7 +199,8 @@ def estimate_run(
         del probe, opt
     finally:
         set_rng_state(saved_rng)
-    extra = (2 if optimizer == "sgd" else 3) * params + batch_size * (AUTOGRAD_FACTOR * act + 3 * per_sample_in)
+    factor = AUTOGRAD_FACTOR.get(backend, max(AUTOGRAD_FACTOR.values()))
+    extra = (2 if optimizer == "sgd" else 3) * params + batch_size * (factor * act + 3 * per_sample_in)
     base = params if device.type == "cuda" else current_rss()
     seconds = per_sample_s * (train_samples + val_samples / 3)
-    return RunEstimate(int(base + extra), available_memory(device), seconds, steps, int(act))
+    return RunEstimate(int(base + extra), available_memory(device), seconds, steps, int(act), int(base))

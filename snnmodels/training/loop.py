@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import itertools
+import shutil
 import sys
 import time
 from collections.abc import Iterable, Iterator
@@ -80,8 +81,10 @@ class _Progress:
             from tqdm.auto import tqdm
 
             # disable=None: drawn on a terminal only, so logs and captured output get no carriage returns
+            # a terminal that reports a 0x0 size (an unsized pty) would hide the bar: 100x20 then
+            size = shutil.get_terminal_size((100, 20))
             self.bar = tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, leave=False,
-                            dynamic_ncols=True, mininterval=0.5, disable=None)
+                            ncols=size.columns or 100, nrows=size.lines or 20, mininterval=0.5, disable=None)
 
     def update(self, n: int, loss: float, acc: float) -> None:
         if self.bar is not None:

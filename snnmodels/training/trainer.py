@@ -292,7 +292,7 @@ def fit(
     elif overwrite:
         _remove_run_files(out)
     out.mkdir(parents=True, exist_ok=True)
-    say(val_split.describe())
+    say(("(kept from last.pt) " if resumed is not None and "validation" in resumed else "") + val_split.describe())
     estimate = None
     if log is not None and start < cfg.epochs:
         estimate = _estimate(cfg, model, train, val, device, say)
@@ -368,10 +368,15 @@ def _validation_split(cfg: TrainConfig, resumed: dict[str, Any] | None, path: Pa
     if resumed is not None and "validation" in resumed:
         split = ValidationSplit.from_dict(resumed["validation"])
         size = len(store[split.split]) if split.source == "store" and split.split in store else n_train
+        if split.source == "store" and (split.split not in VAL_SPLIT_NAMES or split.split == cfg.test_split):
+            raise CheckpointError(f"{path}: its validation split names the store split {split.split!r}, not "
+                                  f"{' or '.join(VAL_SPLIT_NAMES)}; selecting on it would not be honest; use another --out")
         if split.source == "store" and split.split not in store or any(
                 i >= size for i in split.val_indices) or any(i >= n_train for i in split.train_indices):
             raise CheckpointError(f"{path}: its validation split does not fit the training split of {cfg.store} "
                                   f"({n_train} samples); use another --out")
+        if split.source == "carved" and set(split.val_indices) & set(split.train_indices):
+            raise CheckpointError(f"{path}: its validation samples are also training samples; use another --out")
         return split
     for name in VAL_SPLIT_NAMES:
         if name in store and name != cfg.train_split:
@@ -391,7 +396,7 @@ def _estimate(cfg: TrainConfig, model: torch.nn.Module, train: FrameBatches, val
         val_n = min(val_n, cfg.max_batches * cfg.batch_size)
     est = estimate_run(model, (x, y), optimizer=cfg.optimizer, loss=cfg.loss, device=device,
                        batch_size=cfg.batch_size, train_samples=min(train.num_samples, steps * cfg.batch_size),
-                       val_samples=val_n, steps=steps)
+                       val_samples=val_n, steps=steps, backend=cfg.backend)
     say(est.line(cfg.model, train.T, train.info.input_size, cfg.batch_size, cfg.backend))
     warning = est.warning(device)
     if warning:

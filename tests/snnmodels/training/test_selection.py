@@ -129,6 +129,8 @@ def test_resume_keeps_the_validation_split(grouped: Path, tmp_path: Path) -> Non
     (lambda v: v.update(source="os.system"), "validation.source"),
     (lambda v: v.pop("seed"), "not a validation-split record"),
     (lambda v: v.update(train_indices=[10_000]), "does not fit the training split"),
+    (lambda v: v.update(source="store", split="test"), "names the store split 'test'"),
+    (lambda v: v.update(train_indices=v["train_indices"] + v["val_indices"][:1]), "also training samples"),
 ])
 def test_a_damaged_validation_record_is_refused(change, problem: str, grouped: Path, tmp_path: Path) -> None:
     fit(_cfg(grouped, tmp_path, epochs=1), log=None)
@@ -190,6 +192,8 @@ def test_warning_when_the_estimate_exceeds_free_memory() -> None:
     assert "12.0 GB" in warning and "3.0 GB of RAM" in warning
     assert all(s in warning for s in ("--batch-size", "--downsample", "--device cuda"))
     assert RunEstimate(10, 100, 1.0, 1, 1).warning(torch.device("cpu")) is None
+    # what the process already holds (the preloaded store) is not needed again from the free memory
+    assert RunEstimate(5 * 10**9, 4 * 10**9, 1.0, 1, 1, held_bytes=2 * 10**9).warning(torch.device("cpu")) is None
 
 
 def test_cli_train_talks_and_reports_the_selected_test_accuracy(grouped: Path, tmp_path: Path) -> None:
