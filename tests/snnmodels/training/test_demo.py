@@ -27,6 +27,9 @@ def test_quick_demo_runs_end_to_end(tmp_path: Path, capsys: pytest.CaptureFixtur
     assert (Path(result["run"]) / "curves.png").is_file()
     assert (Path(result["run"]) / "confusion_test.png").is_file()
     assert 0.0 <= result["accuracy"] <= 1.0
+    # the reported number is the test accuracy of the validation-selected model, and says so
+    assert "of the model selected on the validation split" in out and "never to pick the model" in out
+    assert "validation: " in out and "carved out by user" in out
 
 
 def test_demo_never_removes_folders_it_did_not_make(tmp_path: Path) -> None:
