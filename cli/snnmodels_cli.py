@@ -28,14 +28,18 @@ def main() -> None:
 
 
 def _model_names() -> list[str]:
-    from snnmodels.models import MODELS
-
+    """The registry's model names; none without torch (each command then prints the one-line
+    MissingExtraError from ``import snnmodels`` instead of a traceback at start-up)."""
+    try:
+        from snnmodels.models import MODELS
+    except ImportError:
+        return []
     return list(MODELS)
 
 
 @main.command(context_settings=CONTEXT)
 @click.option("--store", required=True, type=click.Path(path_type=Path), help="Frame store (eventkit convert output).")
-@click.option("--model", default="small", show_default=True, type=click.Choice(_model_names()),
+@click.option("--model", default="small", show_default=True, type=click.Choice(_model_names()) if _model_names() else str,
               help="Network from the registry.")
 @click.option("--epochs", default=10, show_default=True, type=click.IntRange(min=1))
 @click.option("--batch-size", default=16, show_default=True, type=click.IntRange(min=1))

@@ -6,10 +6,17 @@ every forward; the ``backend`` argument picks ``"torch"`` (autograd reference), 
 CPU) or ``"cupy"`` (fused CUDA) through :func:`get_backend`.
 """
 
-from eventkit._extras import require
+import sys
+
+from eventkit._extras import MissingExtraError, require
 
 # snnmodels is all torch: without it, `import snnmodels` says in one line which extra installs it.
-require("torch", "train", "snnmodels")
+try:
+    require("torch", "train", "snnmodels")
+except MissingExtraError as _err:
+    if sys.argv[:1] == ["-m"]:  # `python -m snnmodels` is importing this package: a CLI, so no traceback
+        raise SystemExit(f"Error: {_err}") from None
+    raise
 
 from snnmodels.errors import BackendUnavailableError, SnnmodelsError  # noqa: E402
 from snnmodels.kernels.registry import available_backends, get_backend  # noqa: E402

@@ -83,7 +83,7 @@ def _eventkit(*args: str) -> None:
     """Run the ``eventkit`` command (the same interpreter), echoing it first."""
     print("$ eventkit " + " ".join(args), flush=True)
     exe = Path(sys.executable).with_name("eventkit")
-    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-c", "from cli.eventkit_cli import main; main()"]
+    cmd = [str(exe)] if exe.is_file() else [sys.executable, "-m", "eventkit"]
     proc = subprocess.run(cmd + list(args), check=False)
     if proc.returncode != 0:
         raise SnnmodelsError(

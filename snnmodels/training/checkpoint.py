@@ -121,7 +121,7 @@ def load_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
     """
     p = Path(path)
     if not p.exists():
-        raise FileNotFoundError(f"{p}: no checkpoint there (fit writes last.pt and best.pt in its --out folder)")
+        raise FileNotFoundError(f"{p}: no checkpoint there (`snnmodels train` writes last.pt and best.pt in its --out folder)")
     if p.is_dir():
         raise _fail(p, "is a folder, not a checkpoint file")
     if p.stat().st_size == 0:

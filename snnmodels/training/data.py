@@ -73,7 +73,7 @@ def _resolve_T(info: StoreInfo, T: int | None, variable: bool) -> int:
     if not variable and T != info.t_max:
         raise ConfigError(
             f"{info.path} holds T={info.t_max} frames per sample, not T={T}; convert the dataset again with "
-            f"`eventkit convert ... -T {T}` (or leave --T out)"
+            f"`eventkit convert ... -T {T}` (`snnmodels train`: leave --T out; Python: T=None)"
         )
     return T
 
