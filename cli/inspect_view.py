@@ -253,12 +253,13 @@ def view(path: Path, split: str | None, index: int, n_frames: int | None, split_
         raise click.ClickException(f"{path}: is a folder but not an eventkit store (no zarr.json); "
                                    "give a recording file or a *.zarr store made by `eventkit convert`")  # fmt: skip
     if attrs is not None:
-        frames, title = _store_frames(path, attrs, split, index, n_frames, split_by)
+        frames, title, about = _store_frames(path, attrs, split, index, n_frames, split_by)
     else:
         if split is not None or index != 0:
             raise click.ClickException(f"{path}: is a recording; --split and --index select a sample of a store, "
                                        "leave them out")  # fmt: skip
         frames, title = _recording_frames(path, fmt, n_frames or 16, split_by)
+        about = ""
     if prefix is None:
         prefix = Path(title)
     png = save_grid_png(frames, prefix.with_name(prefix.name + ".png"), cols=cols, scale=scale,
@@ -266,14 +267,20 @@ def view(path: Path, split: str | None, index: int, n_frames: int | None, split_
     gif = save_gif(frames, prefix.with_name(prefix.name + ".gif"), fps=fps, scale=scale, background=background,
                    percentile=percentile)  # fmt: skip
     t, p, h, w = frames.shape
-    click.echo(f"{t} frames of {w} x {h} ({p} polarities), {int(frames.sum()):,} events")
+    if about:
+        click.echo(about)
+    events = int(frames.sum())
+    click.echo(f"{t} frames of {w} x {h} ({p} polarities), {events:,} events")
+    if events == 0:  # say it, or a blank picture looks like a rendering bug
+        click.echo(f"warning: {path}: {'this sample' if about else 'the recording'} holds no events in the "
+                   "frames shown; the pictures are blank", err=True)
     click.echo(str(png))
     click.echo(str(gif))
 
 
 def _store_frames(path: Path, attrs: dict[str, Any], split: str | None, index: int, n_frames: int | None,
-                  split_by: str) -> tuple[np.ndarray, str]:  # fmt: skip
-    """Frames ``[T, P, H, W]`` of one store sample and a default output name."""
+                  split_by: str) -> tuple[np.ndarray, str, str]:  # fmt: skip
+    """Frames ``[T, P, H, W]`` of one store sample, a default output name and a line naming the sample."""
     kind = attrs.get("eventkit_store")
     names = list(attrs.get("splits", {}))
     if split is None:
@@ -305,7 +312,15 @@ def _store_frames(path: Path, attrs: dict[str, Any], split: str | None, index: i
     else:
         raise click.ClickException(f"{path}: unknown store kind {kind!r}")
     stem = path.name[: -len(".zarr")] if path.name.endswith(".zarr") else path.name
-    return np.asarray(frames), f"{stem}-{split}-{i}"
+    return np.asarray(frames), f"{stem}-{split}-{i}", _describe(attrs, split, i, sample)
+
+
+def _describe(attrs: dict[str, Any], split: str, i: int, sample: Any) -> str:
+    """``split 'test' sample 3 (user07_led_2): class 4 'left_hand_wave'`` for the sample shown."""
+    label = int(sample.label)
+    classes = attrs.get("classes") or []
+    name = f" {classes[label]!r}" if isinstance(classes, list) and 0 <= label < len(classes) else ""
+    return f"split {split!r} sample {i} ({sample.sample_id}): class {label}{name}"
 
 
 def _recording_frames(path: Path, fmt: str | None, n_frames: int, split_by: str) -> tuple[np.ndarray, str]:

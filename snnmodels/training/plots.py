@@ -57,11 +57,13 @@ def _panel(draw: ImageDraw.ImageDraw, box: tuple[int, int, int, int], title: str
             draw.line(pts, fill=color, width=2)
         for p in pts:
             draw.ellipse([p[0] - 2, p[1] - 2, p[0] + 2, p[1] + 2], fill=color)
-        draw.line([(right - 90, top + 10 + 14 * i), (right - 70, top + 10 + 14 * i)], fill=color, width=2)
-        draw.text((right - 66, top + 4 + 14 * i), name, fill="black", font=_FONT)
+        # The legend sits in the panel's header line, right of its title: never on the data.
+        lx = right - 80 * (len(series) - i)
+        draw.line([(lx, y0 + 10), (lx + 20, y0 + 10)], fill=color, width=2)
+        draw.text((lx + 24, y0 + 4), name, fill="black", font=_FONT)
 
 
-def plot_curves(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
+def plot_curves(history: Sequence[dict], path: str | os.PathLike[str], title: str = "") -> Path:
     """Loss and accuracy per epoch (train and test) side by side, as a PNG.
 
     Parameters
@@ -70,17 +72,24 @@ def plot_curves(history: Sequence[dict], path: str | os.PathLike[str]) -> Path:
         Rows with ``epoch``, ``train_loss``, ``val_loss``, ``train_acc``, ``val_acc`` (missing or
         NaN values are skipped; the ``test_*`` columns of runs from before validation splits are drawn
         when there are no ``val_*`` ones).
+    path
+        The PNG to write.
+    title
+        The run, drawn above both panels (e.g. model, store and output folder).
     """
-    img = Image.new("RGB", (900, 340), "white")
+    head = 20 if title else 0
+    img = Image.new("RGB", (900, 340 + head), "white")
     draw = ImageDraw.Draw(img)
+    if title:
+        draw.text((10, 4), title, fill="black", font=_FONT)
     ep = [float(r["epoch"]) for r in history]
 
     def col(key: str) -> list[float]:
         return [float(r.get(key, math.nan)) for r in history]
 
     other = "val" if any("val_loss" in r for r in history) or not history else "test"
-    _panel(draw, (0, 0, 450, 340), "loss", {"train": (ep, col("train_loss")), other: (ep, col(f"{other}_loss"))}, None)
-    _panel(draw, (450, 0, 900, 340), "top-1 accuracy",
+    _panel(draw, (0, head, 450, 340 + head), "loss", {"train": (ep, col("train_loss")), other: (ep, col(f"{other}_loss"))}, None)
+    _panel(draw, (450, head, 900, 340 + head), "top-1 accuracy",
            {"train": (ep, col("train_acc")), other: (ep, col(f"{other}_acc"))}, (0.0, 1.0))
     out = Path(path)
     img.save(out)

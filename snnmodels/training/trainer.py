@@ -328,7 +328,8 @@ def fit(
         if improved:
             _save(ckpt, out / "best.pt")
         _write_log(history, out / "log.csv")
-        plot_curves(history, out / "curves.png")
+        plot_curves(history, out / "curves.png",
+                    title=f"{cfg.model} on {Path(cfg.store).name}, backend {cfg.backend}, run {out.name}")
         say(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {tr.loss:.4f} acc {tr.acc:6.2%}  "
             f"val loss {va.loss:.4f} acc {va.acc:6.2%} top-{cfg.topk} {va.topk_acc:6.2%}  "
             f"lr {lr:.2e}  {tr.seconds + va.seconds:5.1f} s")

@@ -168,6 +168,7 @@ def test_view_store_sample(runner, tmp_path, monkeypatch):
     assert str(png) in res.output and str(gif) in res.output
     assert Image.open(png).format == "PNG"
     assert Image.open(gif).n_frames == 2  # the sample's length, not t_max
+    assert "split 'train' sample 1 (train1): class 1 'right'" in res.output  # which sample, which class
     # Default split train, negative index, default output name in the working directory.
     monkeypatch.chdir(tmp_path)
     res = runner.invoke(view, [str(store), "-i", "-1", "--scale", "2", "--fps", "4"])
@@ -237,3 +238,30 @@ def test_view_event_store(runner, tmp_path):
     assert res.exit_code == 0, res.output
     assert "4 frames of 10 x 10 (2 polarities), 40 events" in res.output
     assert Image.open(tmp_path / "e.gif").n_frames == 4
+
+
+def test_view_says_when_there_is_nothing_to_see(runner, tmp_path):
+    """A recording with no events in a declared sensor renders blank frames, and says so."""
+    from eventkit.io.aedat31_writer import write_aedat31
+
+    rec = tmp_path / "empty.aedat"
+    write_aedat31(rec, np.zeros(0, EVENT_DTYPE), source="DVS128")
+    res = runner.invoke(view, [str(rec), "-T", "3", "--out", str(tmp_path / "empty")])
+    assert res.exit_code == 0, res.output
+    assert "0 events" in res.output and "holds no events" in res.output and "blank" in res.output
+
+
+def test_curves_have_a_run_title_and_the_legend_off_the_data(tmp_path):
+    from snnmodels.training.plots import plot_curves
+
+    history = [{"epoch": e, "train_loss": 1.0 / e, "val_loss": 1.2 / e, "train_acc": 0.5, "val_acc": 0.4}
+               for e in range(1, 6)]
+    plain = np.asarray(Image.open(plot_curves(history, tmp_path / "a.png")).convert("L"))
+    titled = np.asarray(Image.open(plot_curves(history, tmp_path / "b.png", title="plif-gesture run a")).convert("L"))
+    assert titled.shape[0] == plain.shape[0] + 20 and (titled[:20] < 128).any()  # the run title, in its own band
+    assert (titled[20:] == plain).all()  # the panels below it, unchanged
+    # Inside the accuracy frame (x 500..890, y 22..310), the top-right corner, where the legend used
+    # to be drawn over the curves, holds only white and the light grid.
+    assert plain[24:60, 790:888].min() >= 200
+    # The legend is in the header band, beside the panel title.
+    assert (plain[:20, 700:890] < 128).sum() > 20
