@@ -131,6 +131,37 @@ def test_batches_handed_out_or_kept_are_never_overwritten(stores):
     _assert_same((last,), _reference(ds, [8, 9])[:1])
 
 
+@pytest.mark.parametrize("dtype", [torch.float32, None])
+def test_handed_out_batches_are_reused_only_once_let_go(stores, dtype):
+    """A DataLoader loop that drops its batches decodes into at most a few buffers (no fresh pages
+    per batch); batches a user keeps (the tensor, a view, a NumPy array, an autograd graph) never change."""
+    ds = FrameDataset(stores["fixed"], dtype=dtype)
+    loader = DataLoader(ds, batch_size=2, sampler=ORDER * 3, collate_fn=pad_collate)
+    ptrs = {x.data_ptr() for x, *_ in loader}
+    assert len(ptrs) <= 4  # a loop over 18 batches: buffers recycled
+    kept, views, arrays, graphs = [], [], [], []
+    w = torch.ones(1, dtype=torch.float32, requires_grad=True)
+    for k, (x, *_) in enumerate(DataLoader(ds, batch_size=2, sampler=ORDER, collate_fn=pad_collate)):
+        if k % 4 == 0:
+            kept.append((k, x))
+        elif k % 4 == 1:
+            views.append((k, x[0]))
+        elif k % 4 == 2:
+            arrays.append((k, x.numpy()))
+        else:
+            graphs.append((k, (x.float() * w).sum() if dtype is None else x * w))  # mul keeps x for w's gradient
+    for k, x in kept:
+        _assert_same((x,), _reference(ds, ORDER[2 * k : 2 * k + 2])[:1])
+    for k, v in views:
+        _assert_same((v[None],), _reference(ds, ORDER[2 * k : 2 * k + 1])[:1])
+    for k, a in arrays:
+        _assert_same((torch.from_numpy(a),), _reference(ds, ORDER[2 * k : 2 * k + 2])[:1])
+    for k, g in graphs:
+        g.sum().backward()  # the saved input must still be the batch's own frames
+    want = sum(float(_reference(ds, ORDER[2 * k : 2 * k + 2])[0].double().sum()) for k, _ in graphs)
+    assert w.grad is not None and abs(float(w.grad) - want) <= 1e-6 * want
+
+
 def test_pad_collate_copies_other_tensors():
     base = torch.arange(24).reshape(2, 3, 4)
     out, labels, lengths = pad_collate([(base[0], 0), (base[1], 1)])
