@@ -7,6 +7,8 @@ The contract (see ``docs/errors.md``):
   permission) prints one line ``Error: <message>`` on stderr and exits with status 1;
 * a bad option or argument is click's usage error: exit status 2;
 * Ctrl-C prints ``Aborted: <how to resume>`` and exits with status 130, without a traceback;
+  SIGTERM (a batch system's kill, e.g. a SLURM time limit) unwinds the same way (the store lock
+  is released) and prints ``Aborted (SIGTERM): <how to resume>``, exit status 143;
 * anything else is a bug of ours and keeps its traceback.
 """
 
@@ -18,6 +20,7 @@ from typing import Any, TypeVar
 
 import click
 
+from eventkit._signals import TERM_EXIT, Terminated, sigterm_as_interrupt
 from eventkit.errors import EventkitError
 
 F = TypeVar("F", bound=Callable[..., Any])
@@ -42,7 +45,9 @@ def _snnmodels_error() -> tuple[type[BaseException], ...]:
 
 
 def user_errors(func: F | None = None, *, resume: str = DEFAULT_RESUME) -> Any:
-    """Decorate a click command: user errors -> ``Error: <message>`` (exit 1), Ctrl-C -> ``Aborted`` (exit 130).
+    """Decorate a click command: user errors -> ``Error: <message>`` (exit 1), Ctrl-C -> ``Aborted``.
+
+    Ctrl-C exits with status 130, SIGTERM (handled like Ctrl-C while the command runs) with 143.
 
     Parameters
     ----------
@@ -57,7 +62,11 @@ def user_errors(func: F | None = None, *, resume: str = DEFAULT_RESUME) -> Any:
         @functools.wraps(f)
         def wrapper(*args: Any, **kwargs: Any) -> Any:
             try:
-                return f(*args, **kwargs)
+                with sigterm_as_interrupt():  # SIGTERM -> Terminated, so clean-up runs as for Ctrl-C
+                    return f(*args, **kwargs)
+            except Terminated:
+                click.echo(f"Aborted (SIGTERM): {resume}", err=True)
+                raise click.exceptions.Exit(TERM_EXIT) from None
             except KeyboardInterrupt:
                 # click would print "Aborted!" and exit 1; say how to resume, exit like SIGINT does
                 click.echo(f"Aborted: {resume}", err=True)

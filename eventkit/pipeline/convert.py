@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import os
+import re
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..datasets.layouts import Sample, iter_samples
 from ..datasets.manifest import DatasetManifest
 from ..datasets.prepare import dataset_dir, download_dataset
+from .._signals import sigterm_as_interrupt
 from ..datasets.registry import get_manifest
 from ..errors import DatasetNotFoundError, OptionError
 from .executors import LazyExecutor
@@ -143,10 +145,49 @@ def convert(
     DatasetNotFoundError, DownloadError
         The data is missing and cannot be fetched (the message says how to get it).
     OptionError
-        A bad parameter (``downsample`` larger than the sensor, an unknown executor, ...).
+        A bad parameter (``downsample`` larger than the sensor, an unknown executor, an object-store URL
+        such as ``s3://...`` for ``out``/``from_dir``/``root``, which are not supported yet, ...).
     SchedulerUnreachableError
         No Dask scheduler answers at ``scheduler``.
     """
+    # Refuse URLs and make every path absolute before anything is created or sent to a worker
+    # (a worker started in another directory must see the same files).
+    if root is None and os.environ.get("EVENTKIT_ROOT"):
+        root = os.environ["EVENTKIT_ROOT"]  # resolved here, in this process's working directory
+    root, from_dir, out = (local_path(p, opt) for p, opt in ((root, "--root (root=)"), (from_dir, "--from (from_dir=)"),
+                                                                (out, "--out (out=)")))  # fmt: skip
+    with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
+        return _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out,
+                        executor, workers, scheduler, progress, overwrite)
+
+
+# ``s3://bucket/x``, ``gs://...``, ``file:///...``: a scheme of RFC 3986 (2+ characters, so never a
+# drive letter) and ``:/`` -- pathlib (and so click's path options) collapse ``s3://b`` to ``s3:/b``
+_URL = re.compile(r"^[A-Za-z][A-Za-z0-9+.-]+:/")
+
+
+def local_path(path: str | os.PathLike[str] | None, option: str) -> Path | None:
+    """``path`` as an absolute local path (``~`` expanded; links are kept, not resolved), or None.
+
+    Raises
+    ------
+    OptionError
+        ``path`` is a URL (``s3://...``): convert writes only local or shared-filesystem paths so far.
+    """
+    if path is None:
+        return None
+    text = os.fspath(path)
+    if isinstance(text, str) and _URL.match(text):  # a local folder really named "s3:" can be given as ./s3:/...
+        raise OptionError(
+            f"{text}: object-store URLs are not supported yet by convert ({option}); write to a local or "
+            f"shared-filesystem path instead"
+        )
+    return Path(os.path.abspath(os.path.expanduser(text)))
+
+
+def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out, executor,
+             workers, scheduler, progress, overwrite) -> ConversionReport:
+    """:func:`convert` with checked, absolute paths."""
     from ..store._replace import replace_store
     from ..store.layout import store_name
 
@@ -160,14 +201,14 @@ def convert(
         if not data.is_dir():
             raise DatasetNotFoundError(f"{data}: --from folder does not exist")
     else:
-        data = download_dataset(m, root, progress=progress)
+        data = Path(os.path.abspath(download_dataset(m, root, progress=progress)))  # a relative data root
     samples = iter_samples(m, data)
     counts = {s: sum(1 for x in samples if x.split == s) for s in m.splits}
     if not samples:
         raise DatasetNotFoundError(f"{data}: no samples of {m.name!r} found; is this the extracted dataset folder?")
     params: dict[str, Any] = {} if spec is None else spec.params()
     name = store_name({"events": True} if events else params, kind="events" if events else "frames")
-    store_path = Path(out) if out is not None else dataset_dir(m, root) / "stores" / name
+    store_path = Path(out) if out is not None else Path(os.path.abspath(dataset_dir(m, root) / "stores" / name))
     common = dict(
         splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=_manifest_id(m),
         decoder_versions=_decoder_versions(m), overwrite=overwrite,

@@ -1,12 +1,15 @@
-"""An exclusive writer lock: a file created with O_EXCL holding the owner's pid and host.
+"""An exclusive writer lock: a file created with O_EXCL holding the owner's pid, host and process start time.
 
-A lock whose owner is a dead process on this host is stale and is taken over; a lock held from
-another host cannot be checked, so it is refused with the path to delete.
+A lock whose owner is a dead process on this host is stale and is taken over (with a warning
+naming the old owner); so is one whose pid now belongs to a newer process (pid reuse: the
+recorded start time differs). A lock held from another host cannot be checked, so it is
+refused with the path to delete once the user is sure nothing on that host still writes.
 """
 
 from __future__ import annotations
 
 import json
+import logging
 import os
 import socket
 import time
@@ -15,6 +18,8 @@ from pathlib import Path
 from .errors import StoreLockedError
 
 __all__ = ["WriterLock"]
+
+log = logging.getLogger("eventkit")
 
 
 def _pid_alive(pid: int) -> bool:
@@ -25,6 +30,31 @@ def _pid_alive(pid: int) -> bool:
     except PermissionError:  # exists, owned by someone else
         return True
     return True
+
+
+def _start_ticks(pid: int) -> int | None:
+    """The start time of process ``pid`` in clock ticks since boot (Linux ``/proc``), or None if unknown."""
+    try:
+        stat = Path(f"/proc/{pid}/stat").read_text()
+    except OSError:  # not Linux, or the process is gone
+        return None
+    try:  # field 22; the command name (field 2) is in parentheses and may hold spaces
+        return int(stat[stat.rindex(")") + 2 :].split()[19])
+    except (ValueError, IndexError):
+        return None
+
+
+def _owner_alive(owner: dict) -> bool:
+    """Whether the process recorded in a lock of this host still runs (and is the same process)."""
+    try:
+        pid = int(owner.get("pid", -1))
+    except (TypeError, ValueError):  # a damaged lock names no process: treat as dead
+        return False
+    if pid <= 0 or not _pid_alive(pid):
+        return False
+    recorded, now = owner.get("start"), _start_ticks(pid)
+    # the pid was reused by a newer process when its start time differs from the recorded one
+    return not (isinstance(recorded, int) and now is not None and now != recorded)
 
 
 class WriterLock:
@@ -51,7 +81,8 @@ class WriterLock:
         StoreLockedError
             If a live process (or one on another host) holds the lock.
         """
-        me = {"pid": os.getpid(), "host": socket.gethostname(), "since": time.time()}
+        pid = os.getpid()
+        me = {"pid": pid, "host": socket.gethostname(), "since": time.time(), "start": _start_ticks(pid)}
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -72,9 +103,11 @@ class WriterLock:
                     raise StoreLockedError(self._held_message())
             except FileNotFoundError:
                 return
-        elif owner.get("host") != socket.gethostname() or _pid_alive(int(owner.get("pid", -1))):
+        elif owner.get("host") != socket.gethostname() or _owner_alive(owner):
             raise StoreLockedError(self._held_message(owner))
         self.path.unlink(missing_ok=True)
+        who = "an unreadable owner" if owner is None else f"process {owner.get('pid', '?')} on host {owner.get('host')}"
+        log.warning("%s: taking over the lock %s left by %s, which is no longer running", self.store, self.path, who)
 
     def _owner(self) -> dict | None:
         try:
@@ -85,11 +118,17 @@ class WriterLock:
 
     def _held_message(self, owner: dict | None = None) -> str:
         owner = owner if owner is not None else self._owner() or {}
-        who = f"process {owner.get('pid', '?')} on host {owner.get('host', '?')}"
-        return (
-            f"{self.store}: another writer ({who}) holds the lock {self.path}; wait for it to finish, "
-            f"or delete the lock file if that process is gone"
-        )
+        host = owner.get("host", "?")
+        who = f"process {owner.get('pid', '?')} on host {host}"
+        if not owner:  # unreadable: just being written, or damaged
+            who = "unknown"
+            what = f"its owner is unreadable; wait a few seconds and run again, or delete the lock file {self.path} if no job writes"
+        elif host == socket.gethostname():
+            what = "it is still running on this host; wait for it to finish (or stop it), then run again"
+        else:  # its liveness cannot be checked from here
+            what = (f"it cannot be checked from this host; wait for that job to finish, or, if you are sure no job "
+                    f"on {host} still writes this store, delete the lock file {self.path}")
+        return f"{self.store}: another writer ({who}) holds the lock {self.path}; {what}"
 
     def release(self) -> None:
         """Remove the lock file if this object holds it."""

@@ -215,6 +215,19 @@ def synth_convert(
     ImageSetError, DatasetNotFoundError
         Bad inputs (the message says what to fix).
     """
+    from .._signals import sigterm_as_interrupt
+    from ..pipeline.convert import local_path
+
+    local_path(images, "IMAGES (images=)")  # refuses a URL; the path itself is kept (it names the image set)
+    out = local_path(out, "--out (out=)")
+    with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
+        return _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
+                              samples_per_shard, executor, workers, scheduler, progress, overwrite)
+
+
+def _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
+                   samples_per_shard, executor, workers, scheduler, progress, overwrite) -> SynthReport:
+    """:func:`synth_convert` with a checked, absolute ``out``."""
     from .. import __version__
     from ..store import create_store
     from ..store._replace import replace_store

@@ -1,0 +1,134 @@
+"""SIGTERM (a batch system's kill) and SIGINT release the lock and leave a resumable store; pre-flight paths.
+
+The signal tests run the real ``eventkit convert`` command in a child process (slowed down per
+shard, see ``_signal_child.py``), send a real signal once some shards are written, then re-run
+the same command and compare the store with an uninterrupted conversion.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+
+from .conftest import FRAMES, HERE, PYTHON, assert_same_store, child_env, done_count, small_shards
+
+pytestmark = pytest.mark.skipif(sys.platform == "win32", reason="POSIX signals")
+
+
+def _start(data: Path, out: Path, sleep_s: float) -> subprocess.Popen:
+    return subprocess.Popen(
+        [PYTHON, str(HERE / "_signal_child.py"), str(data), str(out), str(sleep_s)],
+        env=child_env(), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )  # fmt: skip
+
+
+def _wait_for(cond, timeout: float, what: str, proc: subprocess.Popen) -> None:
+    end = time.monotonic() + timeout
+    while not cond():
+        if proc.poll() is not None:
+            raise AssertionError(f"child exited ({proc.returncode}) before {what}: {proc.stderr.read()[-3000:]}")
+        if time.monotonic() > end:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(0.02)
+
+
+@pytest.mark.parametrize(("sig", "status", "prefix"), [(signal.SIGTERM, 143, "Aborted (SIGTERM): "),
+                                                       (signal.SIGINT, 130, "Aborted: ")])  # fmt: skip
+def test_a_signal_mid_convert_releases_the_lock_and_the_rerun_resumes(
+    sig, status, prefix, reference_small_store, gestures_data, tmp_path
+) -> None:
+    out = tmp_path / "signalled.zarr"
+    lock = out.with_name(out.name + ".lock")
+    child = _start(gestures_data, out, 0.15)
+    try:
+        _wait_for(lambda: done_count(out) >= 4, 60, "4 samples written", child)
+        assert lock.exists()
+        child.send_signal(sig)
+        stdout, stderr = child.communicate(timeout=60)
+    finally:
+        if child.poll() is None:
+            child.kill()
+            child.wait()
+    assert child.returncode == status, stderr[-3000:]
+    assert "Traceback" not in stderr, stderr[-3000:]
+    aborted = [ln for ln in stderr.splitlines() if "Aborted" in ln]
+    assert len(aborted) == 1 and aborted[0].startswith(prefix) and "re-run the same command" in aborted[0], stderr
+    assert not lock.exists(), "the lock must be released on the way out"
+    n_done = done_count(out)
+    assert 4 <= n_done < 33, "the signal must land mid-job"
+
+    rerun = _start(gestures_data, out, 0.0)  # the same command again
+    stdout, stderr = rerun.communicate(timeout=120)
+    assert rerun.returncode == 0, stderr[-3000:]
+    assert f"already there {n_done}" in stdout or "already there" in stdout, stdout
+    assert not lock.exists()
+    assert_same_store(reference_small_store, out)
+
+
+def test_the_library_call_restores_the_sigterm_handler(gestures_data, manifest, tmp_path) -> None:
+    from eventkit.pipeline import convert
+
+    before = signal.getsignal(signal.SIGTERM)
+    seen = []
+
+    def mine(signum, frame):  # a program's own handler must be neither replaced nor lost
+        seen.append(signum)
+
+    signal.signal(signal.SIGTERM, mine)
+    try:
+        with small_shards():
+            r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=tmp_path / "a.zarr", executor="serial",
+                        progress=False)  # fmt: skip
+        assert r.complete and signal.getsignal(signal.SIGTERM) is mine
+    finally:
+        signal.signal(signal.SIGTERM, before)
+    assert signal.getsignal(signal.SIGTERM) is before
+
+
+def test_task_specs_carry_absolute_paths(gestures_data, manifest, tmp_path, monkeypatch) -> None:
+    """Relative --from/--out are resolved here: a worker started in another directory sees the same files."""
+    from eventkit.pipeline import convert
+
+    conv = sys.modules["eventkit.pipeline.convert"]
+    seen: list = []
+    real = conv.run_shard_tasks
+
+    def spy(ex, fn, tasks, *args, **kwargs):
+        seen.extend(tasks)
+        return real(ex, fn, tasks, *args, **kwargs)
+
+    monkeypatch.setattr(conv, "run_shard_tasks", spy)
+    work = tmp_path / "cwd"
+    work.mkdir()
+    monkeypatch.chdir(work)
+    rel_from = os.path.relpath(gestures_data, work)
+    r = convert(manifest, frames=FRAMES, from_dir=rel_from, out="rel/frames.zarr", executor="serial", progress=False)
+    assert r.complete and seen
+    for task in seen:
+        assert task.store_path.is_absolute() and task.store_path == work / "rel" / "frames.zarr"
+        for _, sample in task.samples:
+            assert Path(sample.source).is_absolute(), sample.source
+            assert Path(sample.source).is_relative_to(gestures_data)
+    assert r.store.is_absolute()
+
+
+@pytest.mark.parametrize("option", ["--out", "--root"])
+@pytest.mark.parametrize("url", ["s3://bucket/x.zarr", "gs://b/y.zarr", "file:///tmp/z.zarr"])
+def test_an_object_store_url_is_refused_with_one_error(option, url, gestures_data, tmp_path) -> None:
+    args = [PYTHON, "-m", "eventkit", "convert", "synthetic-gestures", "--frames", "8", "--executor", "serial",
+            "--quiet", option, url]  # fmt: skip
+    if option == "--out":
+        args += ["--from", str(gestures_data)]
+    p = subprocess.run(args, cwd=tmp_path, env=child_env(), capture_output=True, text=True, timeout=120)
+    assert p.returncode == 1, p.stderr
+    lines = p.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
+    assert "object-store URLs are not supported yet by convert" in lines[0] and option in lines[0]
+    assert "local or shared-filesystem path" in lines[0]
+    assert list(tmp_path.iterdir()) == [], "nothing may be created for a URL"
