@@ -10,6 +10,7 @@ from ..datasets.layouts import Sample, load_sample_events, recording_times
 from ..datasets.manifest import DatasetManifest
 from ..errors import EventkitError
 from ..events import EventArray
+from ._malloc import tune_allocator
 from .plan import Failure, ShardResult, ShardTask
 
 __all__ = ["convert_shard", "sample_span"]
@@ -53,6 +54,7 @@ def convert_shard(task: ShardTask) -> ShardResult:
     missing, so a re-run retries only them. ``ShardResult.written`` counts the samples this task
     converted and wrote.
     """
+    tune_allocator()  # the same allocator behaviour whatever the worker's environment (see _malloc)
     cache = _RecordingCache(task.manifest)
     good: list[tuple[int, np.ndarray | EventArray, int, str]] = []
     failures: list[Failure] = []

@@ -44,7 +44,7 @@ class DaskExecutor:
         # processes, one thread each: decoders release the GIL but framing and zarr writes
         # are simplest and most predictable with one task per process
         try:
-            with _workers_ignore_ctrl_c():
+            with _workers_ignore_ctrl_c(), _no_malloc_trim_env():
                 self.cluster = LocalCluster(
                     n_workers=n, threads_per_worker=1, processes=True, dashboard_address=":0",
                     silence_logs=logging.ERROR,
@@ -95,6 +95,22 @@ def _connect(client_cls: Any, scheduler: str) -> Any:
             "(`dask scheduler` on that machine, then `dask worker <address>` on each worker), or drop "
             "--scheduler (scheduler=None) to convert on this machine"
         ) from None
+
+
+# Dask's nanny exports this (distributed.nanny.pre-spawn-environ) into every worker it spawns;
+# any malloc threshold switches glibc's dynamic thresholds off, so each large temporary array is
+# mmap'ed and faulted in afresh (2x wall time measured). The shard task sets the thresholds
+# itself (see .._malloc) for external workers; a local cluster just does not set it.
+_NANNY_MALLOC_KEY = "distributed.nanny.pre-spawn-environ.MALLOC_TRIM_THRESHOLD_"
+
+
+@contextlib.contextmanager
+def _no_malloc_trim_env() -> Iterator[None]:
+    """Start local workers without the nanny's ``MALLOC_TRIM_THRESHOLD_`` (a user's own export is kept)."""
+    import dask
+
+    with dask.config.set({_NANNY_MALLOC_KEY: None}):
+        yield
 
 
 @contextlib.contextmanager

@@ -1,0 +1,139 @@
+"""Dask workers convert at serial speed: no ``MALLOC_TRIM_THRESHOLD_`` penalty (issue 13).
+
+Dask's nanny exports ``MALLOC_TRIM_THRESHOLD_=65536`` into every worker, which makes glibc mmap
+and fault in every large temporary array afresh. The local cluster must start without it, and a
+shard task must set the allocator thresholds itself so that external workers (which we do not
+start) run at the same speed. Speed is checked through minor page faults, a count, not a time.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import socket
+import subprocess
+import sys
+import time
+
+import pytest
+
+from .conftest import FRAMES, PYTHON, assert_same_store, child_env
+
+pytest.importorskip("distributed")
+
+GLIBC = sys.platform.startswith("linux") and platform.libc_ver()[0] == "glibc"
+needs_glibc = pytest.mark.skipif(not GLIBC, reason="the allocator thresholds are glibc's")
+
+# Allocate and free an 8 MiB array 50 times; return the minor page faults it took. A tuned glibc
+# reuses the freed heap (a few hundred faults); with the nanny's variable each array is a fresh
+# mmap (hundreds to 2048 faults each, by page size).
+PROBE = """
+import resource, numpy as np
+def probe():
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_minflt
+    for _ in range(50):
+        a = np.ones(1 << 20)
+        del a
+    return resource.getrusage(resource.RUSAGE_SELF).ru_minflt - before
+"""
+
+
+def _probe():
+    """The probe as a fresh function: cloudpickle sends it by value (workers cannot import tests)."""
+    ns: dict = {}
+    exec(PROBE, ns)
+    return ns["probe"]
+
+
+def _child_faults(tune: bool) -> int:
+    """Probe faults in a fresh process started with the nanny's variable, after tuning or not."""
+    code = PROBE + ("from eventkit.pipeline._malloc import tune_allocator\nassert tune_allocator()\n" if tune else "")
+    code += "probe()\nprint(probe())\n"  # the first round warms the heap up
+    env = {**child_env(), "MALLOC_TRIM_THRESHOLD_": "65536"}
+    out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=60)
+    assert out.returncode == 0, out.stderr
+    return int(out.stdout.split()[-1])
+
+
+@needs_glibc
+def test_tune_allocator_undoes_the_nanny_variable() -> None:
+    untuned, tuned = _child_faults(False), _child_faults(True)
+    assert untuned > 5_000  # the variable's penalty is real in this environment
+    assert tuned * 10 < untuned
+
+
+def test_tune_allocator_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventkit.pipeline import _malloc
+
+    monkeypatch.setattr(_malloc, "_done", None)
+    monkeypatch.setattr(_malloc.sys, "platform", "darwin")
+    assert _malloc.tune_allocator() is False
+    monkeypatch.setattr(_malloc.sys, "platform", "linux")
+    assert _malloc.tune_allocator() is False  # tried once per process: not again
+
+
+def test_local_cluster_workers_start_without_malloc_trim(monkeypatch: pytest.MonkeyPatch) -> None:
+    from eventkit.pipeline.executors.dask import DaskExecutor
+
+    monkeypatch.delenv("MALLOC_TRIM_THRESHOLD_", raising=False)
+    ex = DaskExecutor(workers=1)
+    try:
+        seen = ex.client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_"))
+    finally:
+        ex.close()
+    assert list(seen.values()) == [None]
+    assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nanny sets it in its own process too
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _wait_for_workers(client, n: int, timeout: float = 60.0) -> None:
+    deadline = time.monotonic() + timeout
+    while len(client.scheduler_info()["workers"]) < n:
+        assert time.monotonic() < deadline, "dask worker did not join"
+        time.sleep(0.1)
+
+
+@needs_glibc
+def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest, reference_store, tmp_path) -> None:
+    """An external ``dask worker`` keeps the nanny's variable; the shard task undoes its effect."""
+    from dask.distributed import Client
+
+    from eventkit.pipeline import convert
+
+    addr = f"tcp://127.0.0.1:{_free_port()}"
+    bin_dir = os.path.dirname(PYTHON)
+    env = child_env()
+    env.pop("MALLOC_TRIM_THRESHOLD_", None)
+    procs = [subprocess.Popen([os.path.join(bin_dir, "dask"), "scheduler", "--host", "127.0.0.1", "--port",
+                               addr.rsplit(":", 1)[1], "--no-dashboard"], env=env, cwd=tmp_path,
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
+    try:
+        procs.append(subprocess.Popen([os.path.join(bin_dir, "dask"), "worker", addr, "--nworkers", "1",
+                                       "--nthreads", "1", "--no-dashboard"], env=env, cwd=tmp_path,
+                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+        with Client(addr, timeout="30s") as client:
+            _wait_for_workers(client, 1)
+            assert list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == ["65536"]
+            before = list(client.run(_probe()).values())[0]
+            out = tmp_path / "ext.zarr"
+            r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="dask",
+                        scheduler=addr, progress=False)  # fmt: skip
+            after = list(client.run(_probe()).values())[0]
+    finally:
+        for p in reversed(procs):
+            p.terminate()
+        for p in procs:
+            try:
+                p.wait(timeout=20)
+            except subprocess.TimeoutExpired:
+                p.kill()
+                p.wait()
+    assert r.complete and not r.failures
+    assert_same_store(reference_store, out)
+    assert before > 5_000  # the worker's environment slows it down ...
+    assert after * 10 < before  # ... until a shard task has run in it
