@@ -8,15 +8,20 @@ faulted in again (measured: a serial conversion with that variable set took 7x t
 faults and 1.2-2x the wall time). :func:`tune_allocator` fixes the thresholds at the values
 glibc's dynamic rule would reach by itself, so a shard task runs the same whatever the worker's
 environment. Elsewhere (musl, macOS, Windows) it does nothing.
+
+``EVENTKIT_MALLOC_TUNE=0`` leaves the allocator as the environment made it: no thresholds set
+here, and a local Dask cluster keeps Dask's own variable (for users who tune malloc themselves,
+and for the before/after rows of ``bench/convert.py``).
 """
 
 from __future__ import annotations
 
 import ctypes
 import ctypes.util
+import os
 import sys
 
-__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "tune_allocator"]
+__all__ = ["MMAP_THRESHOLD", "TRIM_THRESHOLD", "enabled", "tune_allocator"]
 
 # glibc's <malloc.h> parameter numbers
 _M_TRIM_THRESHOLD = -1
@@ -30,17 +35,23 @@ TRIM_THRESHOLD = 2 * MMAP_THRESHOLD
 _done: bool | None = None  # None: not tried yet in this process; then whether it applied
 
 
+def enabled() -> bool:
+    """False when ``EVENTKIT_MALLOC_TUNE=0``: leave the allocator and Dask's worker environment alone."""
+    return os.environ.get("EVENTKIT_MALLOC_TUNE", "1").strip() != "0"
+
+
 def tune_allocator() -> bool:
     """Set glibc's trim and mmap thresholds once per process; True when they are set.
 
     Returns
     -------
     bool
-        False on platforms without glibc (nothing to do) or when ``mallopt`` refused a value.
+        False on platforms without glibc (nothing to do), when ``EVENTKIT_MALLOC_TUNE=0``, or when
+        ``mallopt`` refused a value.
     """
     global _done
     if _done is None:
-        _done = _apply()
+        _done = enabled() and _apply()
     return _done
 
 

@@ -109,6 +109,11 @@ def _no_malloc_trim_env() -> Iterator[None]:
     """Start local workers without the nanny's ``MALLOC_TRIM_THRESHOLD_`` (a user's own export is kept)."""
     import dask
 
+    from .._malloc import enabled
+
+    if not enabled():  # EVENTKIT_MALLOC_TUNE=0: Dask's defaults as they are
+        yield
+        return
     with dask.config.set({_NANNY_MALLOC_KEY: None}):
         yield
 

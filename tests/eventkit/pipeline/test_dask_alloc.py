@@ -137,3 +137,13 @@ def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest,
     assert_same_store(reference_store, out)
     assert before > 5_000  # the worker's environment slows it down ...
     assert after * 10 < before  # ... until a shard task has run in it
+
+
+def test_opt_out_leaves_the_allocator_alone(monkeypatch: pytest.MonkeyPatch) -> None:
+    """``EVENTKIT_MALLOC_TUNE=0``: no mallopt call (users who tune malloc themselves keep their values)."""
+    from eventkit.pipeline import _malloc
+
+    monkeypatch.setattr(_malloc, "_done", None)
+    monkeypatch.setenv("EVENTKIT_MALLOC_TUNE", "0")
+    monkeypatch.setattr(_malloc, "_apply", lambda: pytest.fail("mallopt called despite EVENTKIT_MALLOC_TUNE=0"))
+    assert _malloc.tune_allocator() is False
