@@ -1,6 +1,7 @@
 """Dataset conversion: ``eventkit.convert`` against SpikingJelly 2.0's DVS128Gesture pipeline.
 
-    python -m bench.convert [--scale S] [--peer-recordings K] [--workers N] [--json out.json]
+    python -m bench.convert [--scale S] [--peer-recordings K] [--workers N] [--skip-peer] [--before-fix]
+                            [--json out.json]
 
 Data: a DVS128 Gesture-format set from ``/work/shared/tools/make_synthetic_dvsgesture.py OUT
 --scale S`` under ``bench/_data/convert_s<S>/`` (git-ignored; generated once). ``--scale 1`` is
@@ -9,9 +10,16 @@ recordings (~60 M events, ~485 MB), which fits the 2-core benchmark machine's ti
 
 Rows (each run in a fresh child process, so peak RSS is that run's alone):
 
-* ``eventkit dask`` / ``eventkit serial``: ``eventkit.convert("dvs128-gesture", frames=16,
-  split_by="number", from_dir=<data>, executor=...)`` into a fresh store (LocalCluster of
-  ``--workers`` processes, default 2 = the cores);
+* ``eventkit serial`` / ``eventkit dask local`` / ``eventkit dask external``:
+  ``eventkit.convert("dvs128-gesture", frames=16, split_by="number", from_dir=<data>, executor=...)``
+  into a fresh store: in this process; on the local cluster it starts (``--workers`` processes,
+  default 2 = the cores); on a separate ``dask scheduler`` + ``--workers`` ``dask worker``
+  processes the bench starts on 127.0.0.1 first (``scheduler=``). ``start s`` is the cluster's
+  start-up (local: ``DaskExecutor`` construction inside the run; external: from launching the
+  scheduler until every worker has joined), ``convert s`` the conversion without it, ``vs serial``
+  their ratio to the serial row. ``--before-fix`` runs every row with ``EVENTKIT_MALLOC_TUNE=0``
+  (Dask's ``MALLOC_TRIM_THRESHOLD_=65536`` in every worker, no malloc tuning in the task: the
+  behaviour before issue 13);
 * ``spikingjelly``: the pipeline of ``DVS128Gesture(root, data_type='frame', frames_number=16,
   split_by='number')`` from a fresh root whose ``extract/DvsGesture`` holds ``--peer-recordings``
   of the same files (symlinks; the trial lists name only those). Its constructor would md5-check
@@ -26,7 +34,7 @@ Rows (each run in a fresh child process, so peak RSS is that run's alone):
 Peak RSS: ``per process`` is the largest peak of any one process of the run (the coordinator or
 one worker: ``ru_maxrss`` of self and of waited-for children); ``total`` is the largest sum of
 RSS over the run's process tree, sampled every 0.1 s with psutil. ``ratio`` = SpikingJelly's
-(extrapolated) seconds / ours. Frames are also checked value for value against SpikingJelly's
+(extrapolated) seconds / our conversion seconds (start-up apart). Frames are also checked value for value against SpikingJelly's
 for the samples both converted.
 """
 
@@ -94,17 +102,69 @@ def _rss_self_children() -> int:
     return max(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss) * 1024
 
 
-def run_ours(data: Path, out: Path, executor: str, workers: int) -> dict:
+def run_ours(data: Path, out: Path, executor: str, workers: int, scheduler: str | None = None) -> dict:
     import eventkit
+    from eventkit.pipeline.executors import dask as dask_executor
 
     if out.exists():
         shutil.rmtree(out)
+    startup = [0.0]
+    init = dask_executor.DaskExecutor.__init__
+
+    def timed_init(self, *a, **kw) -> None:  # the local cluster's start-up, timed apart
+        t = time.perf_counter()
+        init(self, *a, **kw)
+        startup[0] += time.perf_counter() - t
+
+    dask_executor.DaskExecutor.__init__ = timed_init
+    kw = {"scheduler": scheduler} if scheduler else {"workers": workers}
     t0 = time.perf_counter()
     r = eventkit.convert("dvs128-gesture", frames=FRAMES, split_by="number", from_dir=data, out=out,
-                         executor=executor, workers=workers, progress=False)  # fmt: skip
+                         executor=executor, progress=False, **kw)  # fmt: skip
     dt = time.perf_counter() - t0
-    return {"seconds": dt, "samples": sum(r.samples.values()), "complete": r.complete,
-            "failures": len(r.failures), "peak_rss_process": _rss_self_children()}  # fmt: skip
+    return {"seconds": dt, "startup": None if scheduler or executor == "serial" else startup[0],
+            "convert": dt - (0.0 if scheduler else startup[0]), "samples": sum(r.samples.values()),
+            "complete": r.complete, "failures": len(r.failures), "peak_rss_process": _rss_self_children()}  # fmt: skip
+
+
+def start_external(workers: int, env: dict) -> tuple[str, list[subprocess.Popen], float]:
+    """``dask scheduler`` + ``workers`` single-threaded ``dask worker`` processes on 127.0.0.1.
+
+    Returns the scheduler address, the processes and the seconds until every worker had joined.
+    """
+    import socket
+
+    from dask.distributed import Client
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    addr = f"tcp://127.0.0.1:{port}"
+    dask_cli = str(Path(sys.executable).with_name("dask"))
+    quiet = {"env": env, "cwd": REPO, "stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
+    t0 = time.perf_counter()
+    procs = [subprocess.Popen([dask_cli, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+                              **quiet)]  # fmt: skip
+    procs += [subprocess.Popen([dask_cli, "worker", addr, "--nthreads", "1", "--no-dashboard"], **quiet)
+              for _ in range(workers)]  # fmt: skip
+    try:
+        with Client(addr, timeout="60s") as client:
+            client.wait_for_workers(workers, timeout=120)
+    except BaseException:
+        stop_external(procs)
+        raise
+    return addr, procs, time.perf_counter() - t0
+
+
+def stop_external(procs: list[subprocess.Popen]) -> None:
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
 
 
 def run_spikingjelly(data: Path, root: Path, names: list[tuple[str, str]]) -> dict:
@@ -148,29 +208,34 @@ def _child(argv: list[str]) -> None:
     kind, data, out = argv[0], Path(argv[1]), Path(argv[2])
     if kind == "spikingjelly":
         res = run_spikingjelly(data, out, [tuple(x.split("/", 1)) for x in argv[3].split(",")])
+    elif kind.startswith("tcp://"):
+        res = run_ours(data, out, "dask", int(argv[3]), scheduler=kind)
     else:
         res = run_ours(data, out, kind, int(argv[3]))
     print("RESULT " + json.dumps(res), flush=True)
 
 
-def _measure(args: list[str]) -> dict:
-    """Run one child; sample the RSS of its whole process tree meanwhile."""
+def _measure(args: list[str], env: dict | None = None, also: list[int] = ()) -> dict:
+    """Run one child; sample the RSS of its whole process tree (and of the trees of ``also``) meanwhile."""
     import psutil
 
     proc = subprocess.Popen([sys.executable, "-m", "bench.convert", "--_child", *args], cwd=REPO,
-                            stdout=subprocess.PIPE, text=True)  # fmt: skip
+                            stdout=subprocess.PIPE, text=True, env=env)  # fmt: skip
     peak = [0]
+    peak_one = [0]  # the largest single process seen (external workers are not the child's children)
 
     def sample() -> None:
         try:
-            p = psutil.Process(proc.pid)
+            roots = [psutil.Process(proc.pid), *(psutil.Process(pid) for pid in also)]
             while proc.poll() is None:
                 total = 0
-                for q in [p, *p.children(recursive=True)]:
+                for q in [x for r in roots for x in (r, *r.children(recursive=True))]:
                     try:
-                        total += q.memory_info().rss
+                        rss = q.memory_info().rss
                     except psutil.Error:
-                        pass
+                        continue
+                    total += rss
+                    peak_one[0] = max(peak_one[0], rss)
                 peak[0] = max(peak[0], total)
                 time.sleep(0.1)
         except psutil.Error:
@@ -184,6 +249,7 @@ def _measure(args: list[str]) -> dict:
         raise RuntimeError(f"bench child {args[0]} failed ({proc.returncode})")
     res = json.loads([line for line in stdout.splitlines() if line.startswith("RESULT ")][-1][7:])
     res["peak_rss_total"] = peak[0]
+    res["peak_rss_process"] = max(res["peak_rss_process"], peak_one[0])
     return res
 
 
@@ -222,7 +288,9 @@ def main(argv: list[str] | None = None) -> None:
     ap.add_argument("--peer-recordings", type=int, default=2,
                     help="recordings SpikingJelly converts (1 train + 1 test by default); extrapolated by events")
     ap.add_argument("--workers", type=int, default=2, help="Dask workers (default 2)")
-    ap.add_argument("--skip-peer", action="store_true")
+    ap.add_argument("--skip-peer", action="store_true", help="no SpikingJelly row")
+    ap.add_argument("--before-fix", action="store_true",
+                    help="EVENTKIT_MALLOC_TUNE=0: Dask's MALLOC_TRIM_THRESHOLD_ in workers, no malloc tuning")
     ap.add_argument("--json", type=Path, default=None)
     a = ap.parse_args(argv)
 
@@ -232,9 +300,19 @@ def main(argv: list[str] | None = None) -> None:
     events = _events_in(data, names)
     work = DATA_DIR / "convert_work"
     work.mkdir(parents=True, exist_ok=True)
+    env = {**os.environ, "EVENTKIT_MALLOC_TUNE": "0" if a.before_fix else "1"}
     rows = {}
-    rows["eventkit dask"] = _measure(["dask", str(data), str(work / "dask.zarr"), str(a.workers)])
-    rows["eventkit serial"] = _measure(["serial", str(data), str(work / "serial.zarr"), "1"])
+    rows["eventkit serial"] = _measure(["serial", str(data), str(work / "serial.zarr"), "1"], env)
+    rows["eventkit dask local"] = _measure(["dask", str(data), str(work / "dask.zarr"), str(a.workers)], env)
+    addr, procs, startup = start_external(a.workers, env)
+    try:
+        ext = _measure([addr, str(data), str(work / "external.zarr"), str(a.workers)], env, [p.pid for p in procs])
+    finally:
+        stop_external(procs)
+    ext["startup"] = startup
+    rows["eventkit dask external"] = ext
+    for r in rows.values():
+        r["vs_serial"] = r["convert"] / rows["eventkit serial"]["convert"]
     peer_note = ""
     if not a.skip_peer:
         k = max(1, a.peer_recordings)
@@ -255,27 +333,31 @@ def main(argv: list[str] | None = None) -> None:
                      f"{events / 1e6:.1f} M events, {sj['measured_samples']} samples) in "
                      f"{sj['measured_seconds']:.1f} s; its row is extrapolated by event count. "
                      f"Frames equal to SpikingJelly's: {same}/{n} samples.")  # fmt: skip
-        for k2 in ("eventkit dask", "eventkit serial"):
-            rows[k2]["ratio"] = sj["seconds"] / rows[k2]["seconds"]
+        for k2 in ("eventkit serial", "eventkit dask local", "eventkit dask external"):
+            rows[k2]["ratio"] = sj["seconds"] / rows[k2]["convert"]
 
     sample_events = _sample_events(data, names)
     print(f"\nDVS128 Gesture-format synthetic set, scale {a.scale:g}: {len(recs)} recordings, "
           f"{events / 1e6:.1f} M events ({sample_events / 1e6:.1f} M inside labelled windows), "
-          f"T={FRAMES} split_by=number; {os.cpu_count()} cores\n")  # fmt: skip
-    head = f"{'run':<22}{'samples':>8}{'events':>10}{'seconds':>10}{'M ev/s':>9}{'samples/s':>11}" \
-           f"{'RSS/proc':>10}{'RSS total':>11}{'ratio':>8}"  # fmt: skip
+          f"T={FRAMES} split_by=number; {os.cpu_count()} cores; {a.workers} Dask workers; "
+          f"{'BEFORE the allocator fix (EVENTKIT_MALLOC_TUNE=0)' if a.before_fix else 'allocator fix on'}\n")  # fmt: skip
+    head = f"{'run':<24}{'samples':>8}{'events':>10}{'start s':>9}{'convert s':>11}{'vs serial':>10}{'M ev/s':>9}" \
+           f"{'samples/s':>11}{'RSS/proc':>10}{'RSS total':>11}{'vs SJ':>8}"  # fmt: skip
     print(head)
     print("-" * len(head))
     for name, r in rows.items():
         label = name + (" (extrap.)" if r.get("extrapolated") else "")
         ratio = f"{r['ratio']:.1f}x" if "ratio" in r else "1x" if name == "spikingjelly" else "-"
-        print(f"{label:<22}{r['samples']:>8}{events / 1e6:>9.1f}M{r['seconds']:>10.2f}{events / r['seconds'] / 1e6:>9.2f}"
-              f"{r['samples'] / r['seconds']:>11.1f}{r['peak_rss_process'] / 2**20:>8.0f}MB"
+        conv = r.get("convert", r["seconds"])
+        start = f"{r['startup']:.2f}" if r.get("startup") is not None else "-"
+        vs = f"{r['vs_serial']:.2f}x" if "vs_serial" in r else "-"
+        print(f"{label:<24}{r['samples']:>8}{events / 1e6:>9.1f}M{start:>9}{conv:>11.2f}{vs:>10}"
+              f"{events / conv / 1e6:>9.2f}{r['samples'] / conv:>11.1f}{r['peak_rss_process'] / 2**20:>8.0f}MB"
               f"{r['peak_rss_total'] / 2**20:>9.0f}MB{ratio:>8}")  # fmt: skip
     if peer_note:
         print("\n" + peer_note + " SpikingJelly's RSS is that of its subset run.")
     if a.json:
-        a.json.write_text(json.dumps({"scale": a.scale, "recordings": len(recs), "events": events,
+        a.json.write_text(json.dumps({"scale": a.scale, "before_fix": a.before_fix, "recordings": len(recs), "events": events,
                                       "sample_events": sample_events, "rows": rows, "note": peer_note}, indent=1))
 
 
