@@ -13,7 +13,7 @@ import signal
 import threading
 from collections.abc import Iterator
 
-__all__ = ["TERM_EXIT", "Terminated", "sigterm_as_interrupt"]
+__all__ = ["TERM_EXIT", "Terminated", "deferred_sigterm", "sigterm_as_interrupt"]
 
 TERM_EXIT = 128 + signal.SIGTERM  # 143: the shell's status for a process ended by SIGTERM
 
@@ -49,3 +49,26 @@ def sigterm_as_interrupt() -> Iterator[None]:
         yield
     finally:
         signal.signal(signal.SIGTERM, previous)
+
+
+@contextlib.contextmanager
+def deferred_sigterm() -> Iterator[None]:
+    """Hold back a SIGTERM that arrives within the block and raise :class:`Terminated` once it ends.
+
+    For steps that cannot be cut short cleanly, e.g. starting a Dask cluster: interrupted half-way,
+    its processes are left in a state its own exit hook then fails on (a traceback after the
+    ``Aborted`` line). Only acts inside :func:`sigterm_as_interrupt`; otherwise does nothing.
+    """
+    if threading.current_thread() is not threading.main_thread() or (
+        signal.getsignal(signal.SIGTERM) is not _raise_terminated
+    ):
+        yield
+        return
+    arrived: list[int] = []
+    signal.signal(signal.SIGTERM, lambda signum, frame: arrived.append(signum))
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    if arrived:
+        _raise_terminated(signal.SIGTERM, None)

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 from ..datasets.layouts import Sample, iter_samples
 from ..datasets.manifest import DatasetManifest
 from ..datasets.prepare import dataset_dir, download_dataset
-from .._signals import sigterm_as_interrupt
+from .._signals import deferred_sigterm, sigterm_as_interrupt
 from ..datasets.registry import get_manifest
 from ..errors import DatasetNotFoundError, OptionError
 from .executors import LazyExecutor
@@ -253,7 +253,8 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
                                            None if events or len(todo) == len(group) else todo))
         report.skipped = sum(counts.values()) - sum(len(v) for v in missing.values())
         if tasks:  # before the progress bar; a finished store starts no executor (no cluster to do nothing)
-            ex.start(sum(len(v) for v in missing.values()))
+            with deferred_sigterm():  # a cluster cut off while starting fails to close
+                ex.start(sum(len(v) for v in missing.values()))
         run_shard_tasks(ex, convert_shard, tasks, writer, report, progress=progress, desc=f"convert {m.name}")
     finally:
         if writer is not None:
@@ -269,6 +270,8 @@ def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> in
     for s in samples:
         by_file[s.source].append(s)
     groups = list(by_file.values())
+    with deferred_sigterm():  # a cluster cut off while starting fails to close
+        ex.start(len(samples))
     spans: list[int] = []
     for _, result in ex.map_unordered(_spans_of, [(m, g) for g in groups], n_samples=len(samples)):
         if not isinstance(result, BaseException):

@@ -272,7 +272,10 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
             todo = sum(len(x.samples) for x in tasks)
             report.skipped = sum(counts.values()) - todo
             if tasks:  # a finished store starts no executor
-                ex.start(todo)
+                from .._signals import deferred_sigterm
+
+                with deferred_sigterm():  # a cluster cut off while starting fails to close
+                    ex.start(todo)
             run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
         finally:
             if writer is not None:
