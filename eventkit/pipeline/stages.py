@@ -115,6 +115,7 @@ def sample_span(manifest: DatasetManifest, samples: list[Sample]) -> list[int | 
     Used to bound the number of frames in duration mode. None marks a sample that failed to
     decode (the conversion reports it later).
     """
+    tune_allocator()  # it decodes whole recordings too (see _malloc)
     cache = _RecordingCache(manifest)
     out: list[int | None] = []
     for s in samples:

@@ -8,6 +8,7 @@ shard is idempotent.
 from __future__ import annotations
 
 import contextlib
+import functools
 import logging
 import multiprocessing
 import os
@@ -59,7 +60,8 @@ class DaskExecutor:
         tasks = list(tasks)
         if not tasks:
             return
-        futures = self.client.map(fn, tasks, pure=False, retries=1)
+        # every task (shards, spans, synth) tunes malloc first: external workers keep Dask's variable
+        futures = self.client.map(functools.partial(_tuned, fn), tasks, pure=False, retries=1)
         owner = {f.key: t for f, t in zip(futures, tasks)}
         for fut in as_completed(futures):
             task = owner[fut.key]
@@ -78,6 +80,14 @@ class DaskExecutor:
             finally:
                 if self.cluster is not None:
                     self.cluster.close()
+
+
+def _tuned(fn: Callable[[Any], Any], task: Any) -> Any:
+    """Run ``fn(task)`` on a worker after fixing glibc's malloc thresholds (once per process, see .._malloc)."""
+    from .._malloc import tune_allocator
+
+    tune_allocator()
+    return fn(task)
 
 
 def _connect(client_cls: Any, scheduler: str) -> Any:

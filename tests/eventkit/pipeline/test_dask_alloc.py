@@ -45,10 +45,9 @@ def _probe():
     return ns["probe"]
 
 
-def _child_faults(tune: bool) -> int:
-    """Probe faults in a fresh process started with the nanny's variable, after tuning or not."""
-    code = PROBE + ("from eventkit.pipeline._malloc import tune_allocator\nassert tune_allocator()\n" if tune else "")
-    code += "probe()\nprint(probe())\n"  # the first round warms the heap up
+def _child_faults(setup: str) -> int:
+    """Probe faults in a fresh process started with the nanny's variable, after running ``setup``."""
+    code = PROBE + setup + "\nprobe()\nprint(probe())\n"  # the first round warms the heap up
     env = {**child_env(), "MALLOC_TRIM_THRESHOLD_": "65536"}
     out = subprocess.run([PYTHON, "-c", code], env=env, capture_output=True, text=True, timeout=60)
     assert out.returncode == 0, out.stderr
@@ -57,9 +56,21 @@ def _child_faults(tune: bool) -> int:
 
 @needs_glibc
 def test_tune_allocator_undoes_the_nanny_variable() -> None:
-    untuned, tuned = _child_faults(False), _child_faults(True)
+    untuned = _child_faults("")
+    tuned = _child_faults("from eventkit.pipeline._malloc import tune_allocator\nassert tune_allocator()")
     assert untuned > 5_000  # the variable's penalty is real in this environment
     assert tuned * 10 < untuned
+
+
+@needs_glibc
+def test_serial_conversion_tunes_its_process(gestures_data, tmp_path) -> None:
+    """The shard task itself sets the thresholds: a serial run in a process with the variable is fast too."""
+    untuned = _child_faults("")
+    after = _child_faults("from eventkit.pipeline import convert\n"
+                          f"r = convert('synthetic-gestures', frames={FRAMES}, from_dir={str(gestures_data)!r}, "
+                          f"out={str(tmp_path / 'x.zarr')!r}, executor='serial', progress=False)\n"
+                          "assert r.complete and not r.failures")  # fmt: skip
+    assert after * 10 < untuned
 
 
 def test_tune_allocator_is_a_no_op_without_glibc(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -100,10 +111,11 @@ def _wait_for_workers(client, n: int, timeout: float = 60.0) -> None:
 
 @needs_glibc
 def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest, reference_store, tmp_path) -> None:
-    """An external ``dask worker`` keeps the nanny's variable; the shard task undoes its effect."""
+    """An external ``dask worker`` keeps the nanny's variable; every task undoes its effect first."""
     from dask.distributed import Client
 
     from eventkit.pipeline import convert
+    from eventkit.pipeline.executors.dask import DaskExecutor
 
     addr = f"tcp://127.0.0.1:{_free_port()}"
     bin_dir = os.path.dirname(PYTHON)
@@ -120,10 +132,15 @@ def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest,
             _wait_for_workers(client, 1)
             assert list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == ["65536"]
             before = list(client.run(_probe()).values())[0]
+            # any task sent through the executor (not only shard conversion) runs tuned
+            ex = DaskExecutor(scheduler=addr)
+            try:
+                [(_, tuned)] = list(ex.map_unordered(lambda _task, p=_probe(): (p(), p())[1], [0]))
+            finally:
+                ex.close()
             out = tmp_path / "ext.zarr"
             r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="dask",
                         scheduler=addr, progress=False)  # fmt: skip
-            after = list(client.run(_probe()).values())[0]
     finally:
         for p in reversed(procs):
             p.terminate()
@@ -136,7 +153,7 @@ def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest,
     assert r.complete and not r.failures
     assert_same_store(reference_store, out)
     assert before > 5_000  # the worker's environment slows it down ...
-    assert after * 10 < before  # ... until a shard task has run in it
+    assert tuned * 10 < before  # ... not once a task has run in it
 
 
 def test_opt_out_leaves_the_allocator_alone(monkeypatch: pytest.MonkeyPatch) -> None:
