@@ -57,6 +57,15 @@ def _owner_alive(owner: dict) -> bool:
     return not (isinstance(recorded, int) and now is not None and now != recorded)
 
 
+def _parse_owner(raw: bytes) -> dict | None:
+    """The owner recorded in a lock file, or None if it is unreadable (half-written, damaged)."""
+    try:
+        owner = json.loads(raw)
+    except ValueError:  # includes UnicodeDecodeError
+        return None
+    return owner if isinstance(owner, dict) else None
+
+
 class WriterLock:
     """Hold ``path`` exclusively until :meth:`release`.
 
@@ -96,7 +105,10 @@ class WriterLock:
         raise StoreLockedError(self._held_message())
 
     def _remove_if_stale(self) -> None:
-        owner = self._owner()
+        raw = self._read_raw()
+        if raw is None:  # gone meanwhile: try again
+            return
+        owner = _parse_owner(raw)
         if owner is None:  # unreadable or half-written: only stale if old (its writer died at once)
             try:
                 if time.time() - self.path.stat().st_mtime < 5:
@@ -105,16 +117,47 @@ class WriterLock:
                 return
         elif owner.get("host") != socket.gethostname() or _owner_alive(owner):
             raise StoreLockedError(self._held_message(owner))
-        self.path.unlink(missing_ok=True)
-        who = "an unreadable owner" if owner is None else f"process {owner.get('pid', '?')} on host {owner.get('host')}"
-        log.warning("%s: taking over the lock %s left by %s, which is no longer running", self.store, self.path, who)
+        if self._discard(raw):
+            who = "an unreadable owner" if owner is None else f"process {owner.get('pid')} on host {owner.get('host')}"
+            log.warning("%s: taking over the lock %s left by %s, which is no longer running", self.store, self.path,
+                        who)  # fmt: skip
+
+    def _discard(self, stale: bytes) -> bool:
+        """Remove the lock file if it still holds ``stale``; False if another writer's lock was there.
+
+        Two writers may judge one stale lock at once; the first takes over, and the second must
+        not then delete the first one's fresh lock. A rename moves exactly one file atomically, so
+        the file moved aside is checked, and put back (hard link: never over a newer lock) if it
+        is not the stale one.
+        """
+        aside = self.path.with_name(f"{self.path.name}.stale-{os.getpid()}-{time.monotonic_ns()}")
+        try:
+            os.rename(self.path, aside)
+        except FileNotFoundError:  # another writer removed it first
+            return False
+        try:
+            if aside.read_bytes() == stale:
+                return True
+            try:
+                os.link(aside, self.path)  # a fresh lock of another writer: put it back
+            except FileExistsError:  # a third writer locked meanwhile; the lock is taken either way
+                pass
+            except OSError:  # no hard links on this filesystem
+                os.rename(aside, self.path)
+                return False
+            return False
+        finally:
+            aside.unlink(missing_ok=True)
+
+    def _read_raw(self) -> bytes | None:
+        try:
+            return self.path.read_bytes()
+        except FileNotFoundError:
+            return None
 
     def _owner(self) -> dict | None:
-        try:
-            owner = json.loads(self.path.read_text())
-        except (FileNotFoundError, ValueError):
-            return None
-        return owner if isinstance(owner, dict) else None
+        raw = self._read_raw()
+        return None if raw is None else _parse_owner(raw)
 
     def _held_message(self, owner: dict | None = None) -> str:
         owner = owner if owner is not None else self._owner() or {}

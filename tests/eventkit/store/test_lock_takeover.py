@@ -100,3 +100,24 @@ def test_a_damaged_owner_on_this_host_is_taken_over(tmp_path: Path, content: str
     lock.acquire()
     assert json.loads(lock.path.read_text())["pid"] == os.getpid()
     lock.release()
+
+
+def test_a_takeover_never_deletes_the_fresh_lock_of_a_writer_that_took_over_first(tmp_path: Path, monkeypatch) -> None:
+    # Two writers judged the same stale lock; the other one was faster and now holds a fresh lock
+    # (simulated: the file holds a live owner, while this writer's read still saw the dead one).
+    lock = _lock(tmp_path)
+    stale = json.dumps({"pid": _dead_pid(), "host": socket.gethostname()}).encode()
+    live = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    try:
+        fresh = json.dumps({"pid": live.pid, "host": socket.gethostname(), "start": _start_ticks(live.pid)})
+        lock.path.write_text(fresh)
+        reads = iter([stale])
+        real = WriterLock._read_raw
+        monkeypatch.setattr(WriterLock, "_read_raw", lambda self: next(reads, None) or real(self))
+        with pytest.raises(StoreLockedError, match=f"process {live.pid} on host"):
+            lock.acquire()
+    finally:
+        live.kill()
+        live.wait()
+    assert lock.path.read_text() == fresh  # put back, untouched
+    assert sorted(p.name for p in tmp_path.iterdir()) == [lock.path.name]  # nothing left aside
