@@ -179,7 +179,7 @@ def local_path(path: str | os.PathLike[str] | None, option: str) -> Path | None:
     text = os.fspath(path)
     if isinstance(text, str) and _URL.match(text):  # a local folder really named "s3:" can be given as ./s3:/...
         raise OptionError(
-            f"{text}: object-store URLs are not supported yet by convert ({option}); write to a local or "
+            f"{text}: object-store URLs are not supported yet ({option}); write to a local or "
             f"shared-filesystem path instead"
         )
     return Path(os.path.abspath(os.path.expanduser(text)))
