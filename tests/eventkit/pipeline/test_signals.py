@@ -140,7 +140,7 @@ def test_an_object_store_url_is_refused_with_one_error(option, url, gestures_dat
     assert res.stdout == ""
     lines = res.stderr.strip().splitlines()
     assert len(lines) == 1 and lines[0].startswith("Error: "), p.stderr
-    assert "object-store URLs are not supported yet by convert" in lines[0] and option in lines[0]
+    assert "object-store URLs are not supported yet" in lines[0] and option in lines[0]
     assert "local or shared-filesystem path" in lines[0]
     assert list(tmp_path.iterdir()) == [], "nothing may be created for a URL"
 
