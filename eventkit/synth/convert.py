@@ -129,8 +129,10 @@ def synth_shard(task: SynthShardTask) -> SynthShardResult:
     The shard is written in one go when every image converts; otherwise the good samples are
     written one by one and the failed ones stay missing (a re-run retries only them).
     """
+    from ..pipeline._malloc import tune_allocator
     from ..store import open_store_writer
 
+    tune_allocator()  # as convert_shard: large temporaries, whatever the worker's malloc settings
     good: list[tuple[int, np.ndarray, int, str]] = []
     failures: list[Failure] = []
     for index, s in task.samples:
