@@ -264,6 +264,11 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--out", type=click.Path(path_type=Path), default=None, help="Store path (default under --root).")
 @EXECUTOR_OPTIONS
 @click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
+@click.option("--part", default=None, metavar="K/N",
+              help="Job arrays: convert only part K (from 0) of N into the one store; run all N at once, then "
+                   "--finalize. K omitted (auto/N) = $SLURM_ARRAY_TASK_ID, $PBS_ARRAY_INDEX or $LSB_JOBINDEX.")
+@click.option("--finalize", is_flag=True,
+              help="Convert nothing: check every sample is written (after all --part runs) and mark the store complete.")
 @click.option("--quiet", is_flag=True, help="No progress bars and no note of the executor chosen.")
 @click.option("--max-events", type=click.IntRange(min=1), default=None, envvar="EVENTKIT_MAX_EVENTS",
               help="Refuse a recording that declares more events than this (env EVENTKIT_MAX_EVENTS; default: no cap).")
@@ -274,7 +279,8 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @MANIFEST_OPTION
 @user_errors(resume=RESUME_CONVERT)
 def convert(name, frames, split_by, duration, dtype, downsample, binary, events_store, from_dir, out, executor,
-            workers, scheduler, overwrite, quiet, max_events, max_decode_ratio, root, manifest_file) -> None:
+            workers, scheduler, overwrite, part, finalize, quiet, max_events, max_decode_ratio, root,
+            manifest_file) -> None:
     """Convert a dataset into a chunked, compressed Zarr frame store (resumable, parallel).
 
     Re-running after an interruption converts only the missing samples. Samples that fail (a
@@ -286,6 +292,12 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
       eventkit convert dvs128-gesture --duration 50000 --downsample 4
       eventkit convert dvs128-gesture --frames 16 --from ~/spikingjelly/DVS128Gesture/extract
       eventkit convert es-imagenet --frames 8 --scheduler tcp://10.0.0.5:8786
+      eventkit convert n-mnist --frames 8 --out /shared/nm.zarr --part $SLURM_ARRAY_TASK_ID/8   # sbatch --array=0-7
+      eventkit convert n-mnist --frames 8 --out /shared/nm.zarr --finalize                      # after all 8 parts
+
+    \b
+    Job arrays (--part K/N): shard g (numbered across splits) belongs to part g % N; K counts from 0
+    (sbatch --array=0-7 for N=8; LSF indices start at 1: --part $((LSB_JOBINDEX-1))/N).
     """
     from eventkit.pipeline import convert as run_convert
 
@@ -298,9 +310,15 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
         report = run_convert(
             m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample,
             binary=binary, events=events_store, root=root, from_dir=from_dir, out=out, executor=executor,
-            workers=workers, scheduler=scheduler, progress=not quiet, overwrite=overwrite,
+            workers=workers, scheduler=scheduler, progress=not quiet, overwrite=overwrite, part=part,
+            finalize=finalize,
         )
     total = sum(report.samples.values())
+    if finalize:
+        click.echo(f"{m.name}: {total} samples ({', '.join(f'{k} {v}' for k, v in report.samples.items())}); "
+                   f"all written, store marked complete")
+        click.echo(f"store: {report.store}")
+        return
     split_counts = ", ".join(f"{k} {v}" for k, v in report.samples.items())
     click.echo(f"{m.name}: {total} samples ({split_counts}); converted {report.converted}, "
                f"already there {report.skipped}")
@@ -311,6 +329,11 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
             f"{len(report.failures)} sample(s) failed; the store {report.store} is incomplete. "
             "Fix or replace the files above and run the same command again: only the missing samples are converted."
         )
+    if report.part is not None:
+        k, n = report.part
+        click.echo(f"part {k}/{n}: wrote {report.part_written} of the {report.part_shards} shard(s) of this part "
+                   f"({report.part_shards - report.part_written} already there); the store is not complete yet: when "
+                   f"all {n} parts are done, run the same command with --finalize instead of --part (or without --part)")
     click.echo(f"store: {report.store}")
 
 

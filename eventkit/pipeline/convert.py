@@ -25,7 +25,7 @@ from .stages import convert_shard, sample_span
 if TYPE_CHECKING:
     from ..store._replace import Target
 
-__all__ = ["ConversionReport", "convert"]
+__all__ = ["ConversionReport", "convert", "parse_part"]
 
 log = logging.getLogger("eventkit")
 
@@ -40,6 +40,9 @@ class ConversionReport:
     skipped: int = 0  # samples already in the store from an earlier run
     failures: list[Failure] = field(default_factory=list)
     complete: bool = False
+    part: tuple[int, int] | None = None  # (K, N) of a job-array part run
+    part_shards: int = 0  # shards that part K of N owns
+    part_written: int = 0  # of those, shards this run wrote completely (the others were there already or failed)
 
 
 def _manifest_id(manifest: DatasetManifest) -> int | str:
@@ -90,6 +93,8 @@ def convert(
     scheduler: str | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    part: tuple[int | None, int] | str | None = None,
+    finalize: bool = False,
 ) -> ConversionReport:
     """Convert every sample of a dataset into a Zarr frame store (or, with ``events=True``, an event store).
 
@@ -130,6 +135,17 @@ def convert(
         Rebuild a store whose parameters differ instead of refusing. Only an eventkit store is
         replaced: the new one is written to ``<out>.new`` and swapped in when complete (the old
         store stays readable until then); a folder holding anything else is refused.
+    part
+        ``(K, N)`` or ``"K/N"``: convert only part K (0-based) of N of a job array into the one
+        store at ``out``, beside the N - 1 other parts running at once (see :func:`parse_part`;
+        ``(None, N)``, ``"auto/N"`` or ``"/N"`` take K from the job array's environment). Shard
+        ``g`` (the shards of every split numbered in turn, in the manifest's split order) belongs
+        to part ``g % N``. The first part to come creates the store; each part holds its own lock
+        ``<out>.lock-part-K-of-N``; a part never marks the store complete: when all parts are
+        done, run with ``finalize=True`` (or a plain run, which converts anything still missing).
+    finalize
+        Convert nothing: check that every sample of the store is written and mark it complete,
+        or raise :class:`~eventkit.store.errors.IncompleteStoreError` listing the missing shards.
 
     Returns
     -------
@@ -149,7 +165,11 @@ def convert(
         such as ``s3://...`` for ``out``/``from_dir``/``root``, which are not supported yet, ...).
     SchedulerUnreachableError
         No Dask scheduler answers at ``scheduler``.
+    IncompleteStoreError
+        With ``finalize``: samples are missing (the message lists their shards).
     """
+    part = parse_part(part)
+    _check_part_options(part, finalize, overwrite, scheduler)
     # Refuse URLs and make every path absolute before anything is created or sent to a worker
     # (a worker started in another directory must see the same files).
     if root is None and os.environ.get("EVENTKIT_ROOT"):
@@ -158,7 +178,75 @@ def convert(
                                                                 (out, "--out (out=)")))  # fmt: skip
     with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
         return _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out,
-                        executor, workers, scheduler, progress, overwrite)
+                        executor, workers, scheduler, progress, overwrite, part, finalize)
+
+
+#: Environment variables holding the task's index in a job array: SLURM, PBS Pro / OpenPBS, LSF.
+ARRAY_INDEX_VARS = ("SLURM_ARRAY_TASK_ID", "PBS_ARRAY_INDEX", "LSB_JOBINDEX")
+
+
+def parse_part(part: tuple[int | None, int] | str | None) -> tuple[int, int] | None:
+    """``(K, N)`` from ``"K/N"``, ``"auto/N"``, ``"/N"`` or a tuple; None stays None.
+
+    Without K (``auto``, empty or None) K is read from the first of ``$SLURM_ARRAY_TASK_ID``,
+    ``$PBS_ARRAY_INDEX`` and ``$LSB_JOBINDEX`` that is set. K is 0-based: run the array with
+    indices 0..N-1 (``sbatch --array=0-N-1``, ``qsub -J 0-N-1``; LSF arrays start at 1, so
+    pass ``--part $((LSB_JOBINDEX - 1))/N`` there).
+
+    Raises
+    ------
+    OptionError
+        N < 1, K outside 0..N-1, a value that is no number, or K omitted with no array variable set.
+    """
+    if part is None:
+        return None
+    opt = "--part (part=)"
+    if isinstance(part, str):
+        k_text, sep, n_text = part.strip().partition("/")
+        if not sep:
+            raise OptionError(f"{opt} {part!r}: expected K/N (part K of N, K from 0), e.g. 0/4, or auto/N")
+        k: Any = None if k_text.strip().lower() in ("", "auto") else k_text.strip()
+        n: Any = n_text.strip()
+    else:
+        try:
+            k, n = part
+        except (TypeError, ValueError):
+            raise OptionError(f"{opt} {part!r}: expected (K, N), part K of N with K from 0") from None
+    try:
+        n = int(n)
+    except (TypeError, ValueError):
+        raise OptionError(f"{opt} {part!r}: N (the number of parts) must be a whole number, got {n!r}") from None
+    if n < 1:
+        raise OptionError(f"{opt} {part!r}: N (the number of parts) must be at least 1, got {n}")
+    src = ""
+    if k is None:
+        var = next((v for v in ARRAY_INDEX_VARS if os.environ.get(v, "").strip()), None)
+        if var is None:
+            raise OptionError(f"{opt} {part!r}: no part number given and none of ${', $'.join(ARRAY_INDEX_VARS)} "
+                              f"is set; give it (--part K/{n}) or run inside a job array")
+        k, src = os.environ[var].strip(), f" (from ${var})"
+    try:
+        k = int(k)
+    except (TypeError, ValueError):
+        raise OptionError(f"{opt} {part!r}: K (the part number{src}) must be a whole number, got {k!r}") from None
+    if not 0 <= k < n:
+        raise OptionError(f"{opt} {part!r}: part number {k}{src} is outside 0..{n - 1}; parts count from 0 "
+                          f"(run the job array with indices 0-{n - 1})")
+    return k, n
+
+
+def _check_part_options(part: tuple[int, int] | None, finalize: bool, overwrite: bool, scheduler: str | None) -> None:
+    """Refuse ``part``/``finalize`` combined with options they cannot honour."""
+    if part is not None and overwrite:
+        raise OptionError("--part cannot be combined with --overwrite: N parts cannot each replace the store; "
+                          "delete or move it first, or convert to another --out")
+    if part is not None and scheduler is not None:
+        raise OptionError("--part cannot be combined with --scheduler: a Dask cluster already spreads the "
+                          "shards; use one of them")
+    if finalize and part is not None:
+        raise OptionError("--finalize cannot be combined with --part: finalize once, after every part is done")
+    if finalize and overwrite:
+        raise OptionError("--finalize cannot be combined with --overwrite: it only checks and marks the store")
 
 
 # ``s3://bucket/x``, ``gs://...``, ``file:///...``: a scheme of RFC 3986 (2+ characters, so never a
@@ -186,7 +274,7 @@ def local_path(path: str | os.PathLike[str] | None, option: str) -> Path | None:
 
 
 def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out, executor,
-             workers, scheduler, progress, overwrite) -> ConversionReport:
+             workers, scheduler, progress, overwrite, part=None, finalize=False) -> ConversionReport:
     """:func:`convert` with checked, absolute paths."""
     from ..store._replace import replace_store
     from ..store.layout import store_name
@@ -213,9 +301,11 @@ def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, eve
         splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=_manifest_id(m),
         decoder_versions=_decoder_versions(m), overwrite=overwrite,
     )
+    if finalize:
+        return _finalize(store_path, m, spec, samples, counts, params, events, dtype, common)
 
     with replace_store(store_path, overwrite=overwrite) as target:
-        report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, ex, progress)
+        report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, ex, progress, part)
     if target.swapped:
         report.store = target.final
     return report
@@ -223,44 +313,178 @@ def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, eve
 
 def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],
                   counts: dict[str, int], params: dict[str, Any], events: bool, dtype: str, common: dict[str, Any],
-                  ex: LazyExecutor, progress: bool) -> ConversionReport:
-    """Create (or resume) the store at ``target.path`` and convert every missing sample into it."""
-    from ..store import create_store
-    from ..store.event_store import create_event_store
-
+                  ex: LazyExecutor, progress: bool, part: tuple[int, int] | None = None) -> ConversionReport:
+    """Create (or resume) the store at ``target.path`` and convert every missing sample (of ``part``) into it."""
     store_path = target.path
     writer = None
     try:
-        if events:
-            writer = target.create(create_event_store, sensor=m.sensor, **common)
-            per_shard = writer.samples_per_block
-        else:
-            sensor = spec.sensor_out(m.sensor)
-            t_max = _t_max(spec, m, samples, ex)
-            writer = target.create(create_store, t_max=t_max, sensor=sensor, params=params, dtype=dtype, **common)
-            per_shard = writer.samples_per_shard
+        writer = _open_writer(target, m, spec, samples, params, events, dtype, common, ex, part)
+        per_shard = writer.samples_per_block if events else writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
-        report = ConversionReport(store_path, counts)
+        report = ConversionReport(store_path, counts, part=part)
         tasks = []
-        for split in m.splits:
-            split_samples = [s for s in samples if s.split == split]
-            for shard, group in _group(split_samples, split, per_shard):
-                todo = frozenset(i for i, _ in group if i in missing[split])
-                if todo:
-                    # event blocks are all-or-nothing (redo whole); frame shards keep what is there
-                    tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
-                                           "events" if events else "frames",
-                                           None if events or len(todo) == len(group) else todo))
-        report.skipped = sum(counts.values()) - sum(len(v) for v in missing.values())
+        for g, (split, shard, group) in enumerate(_shards(m, samples, per_shard)):
+            if part is not None and g % part[1] != part[0]:
+                continue  # another part's shard
+            report.part_shards += 1
+            todo = frozenset(i for i, _ in group if i in missing[split])
+            report.skipped += len(group) - len(todo)
+            if todo:
+                # event blocks are all-or-nothing (redo whole); frame shards keep what is there
+                tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
+                                       "events" if events else "frames",
+                                       None if events or len(todo) == len(group) else todo))
+        todo_n = sum(len(t.todo) if t.todo is not None else len(t.samples) for t in tasks)
         if tasks:  # before the progress bar; a finished store starts no executor (no cluster to do nothing)
             with deferred_sigterm():  # a cluster cut off while starting fails to close
-                ex.start(sum(len(v) for v in missing.values()))
-        run_shard_tasks(ex, convert_shard, tasks, writer, report, progress=progress, desc=f"convert {m.name}")
+                ex.start(todo_n)
+        # a part never marks the store complete: the others may still be writing
+        run_writer = writer if part is None else _PartWriter(writer)
+        run_shard_tasks(ex, convert_shard, tasks, run_writer, report, progress=progress, desc=f"convert {m.name}")
+        if part is not None:
+            failed = {(f.split, f.sample_id) for f in report.failures}
+            report.part_written = sum(1 for t in tasks if not any((t.split, s.sample_id) in failed for _, s in t.samples))
+            report.complete = False
     finally:
         if writer is not None:
             writer.close()  # release the lock on any exit (finalize has already released it)
         ex.close()
     return report
+
+
+def _shards(m: DatasetManifest, samples: list[Sample], per_shard: int):
+    """``(split, shard, ((index, sample), ...))`` of every shard, splits in the manifest's order.
+
+    Their position in this list is the shard's global number ``g``; part K of N owns ``g % N == K``.
+    """
+    for split in m.splits:
+        split_samples = [s for s in samples if s.split == split]
+        for shard, group in _group(split_samples, split, per_shard):
+            yield split, shard, group
+
+
+class _PartWriter:
+    """A writer as :func:`run_shard_tasks` sees it in a part run: ``finalize`` only closes (no ``complete``)."""
+
+    def __init__(self, writer) -> None:
+        self._writer = writer
+
+    def finalize(self) -> None:
+        self._writer.close()
+
+    def close(self) -> None:
+        self._writer.close()
+
+
+def _open_writer(target: Target, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],
+                 params: dict[str, Any], events: bool, dtype: str, common: dict[str, Any], ex: LazyExecutor,
+                 part: tuple[int, int] | None, t_max: int | None = None):
+    """Create or resume the store's writer, holding the store's lock (plain run) or the part's lock.
+
+    A plain run holds the store's lock throughout and is refused while a part runs. A part takes
+    its own lock, then the store's lock only while it creates or opens the store (the other
+    parts starting at once wait for it), so creation is race-free and N parts write at once:
+    each writes only its own shards, and ``done`` records are per sample.
+    """
+    from ..store import create_store
+    from ..store._lock import WriterLock, part_lock_path
+    from ..store.event_store import create_event_store
+    from ..store.layout import lock_path
+
+    def create(lock: bool):
+        if events:
+            return target.create(create_event_store, sensor=m.sensor, lock=lock, **common)
+        tm = t_max if t_max is not None else _t_max(spec, m, samples, ex)
+        return target.create(create_store, t_max=tm, sensor=spec.sensor_out(m.sensor), params=params, dtype=dtype,
+                             lock=lock, **common)
+
+    store = target.path
+    if part is None:
+        writer = create(True)
+        try:
+            _refuse_live_parts(store, None)
+        except BaseException:
+            writer.close()
+            raise
+        return writer
+    store.parent.mkdir(parents=True, exist_ok=True)
+    mine = WriterLock(part_lock_path(store, *part), store)
+    mine.acquire()
+    try:
+        _refuse_live_parts(store, part)
+        brief = WriterLock(lock_path(store), store, brief=True)
+        brief.acquire(wait_s=120.0)  # the other parts hold it only to create or open the store
+        try:
+            writer = create(False)
+        finally:
+            brief.release()
+        writer.adopt_lock(mine)
+    except BaseException:
+        mine.release()
+        raise
+    return writer
+
+
+def _refuse_live_parts(store: Path, part: tuple[int, int] | None) -> None:
+    """Refuse to write while a part run writes ``store`` (a plain run), or one split another way (``part``)."""
+    from ..store._lock import live_owner, part_lock_path, part_lock_paths
+    from ..store.errors import StoreLockedError
+
+    for path in part_lock_paths(store):
+        if part is not None and (path == part_lock_path(store, *part) or path.name.endswith(f"-of-{part[1]}")):
+            continue
+        owner = live_owner(path)
+        if owner is None:
+            continue
+        who = f"process {owner.get('pid', '?')} on host {owner.get('host', '?')}"
+        suffix = path.name[len(store.name) + len(".lock-part-"):].replace("-of-", "/")
+        if part is None:
+            raise StoreLockedError(
+                f"{store}: job-array part {suffix} ({who}) is writing this store (lock {path}); wait for every "
+                f"part to finish, then run `eventkit convert ... --finalize` (or this command again)"
+            )
+        raise StoreLockedError(
+            f"{store}: job-array part {suffix} ({who}) is writing this store split into another number of "
+            f"parts (lock {path}); every part of one store must use the same N (--part K/{suffix.split('/')[1]})"
+        )
+
+
+def _finalize(store_path: Path, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],
+              counts: dict[str, int], params: dict[str, Any], events: bool, dtype: str,
+              common: dict[str, Any]) -> ConversionReport:
+    """Check every sample of the store is written and mark it complete; list what is missing if not."""
+    from ..store._replace import Target
+    from ..store.errors import IncompleteStoreError, StoreNotFoundError
+    from ..store.layout import read_root_attrs
+
+    attrs = read_root_attrs(store_path) if store_path.is_dir() else None
+    if attrs is None:
+        raise StoreNotFoundError(f"{store_path}: no store to finalize; run the job-array parts "
+                                 f"(eventkit convert ... --part K/N) first, or a plain conversion")
+    # t_max from the store (its cache key still checks every parameter): no pass over the data
+    t_max = attrs.get("t_max") if isinstance(attrs.get("t_max"), int) else None
+    target = Target(store_path, store_path, replacing=False)
+    writer = _open_writer(target, m, spec, samples, params, events, dtype, common, None, None, t_max=t_max)
+    try:
+        per_shard = writer.samples_per_block if events else writer.samples_per_shard
+        missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
+        report = ConversionReport(store_path, counts, skipped=sum(counts.values()) - sum(map(len, missing.values())))
+        if not any(missing.values()):
+            writer.finalize()
+            report.complete = True
+            return report
+        gaps = [(g, split, shard, [s.sample_id for i, s in group if i in missing[split]])
+                for g, (split, shard, group) in enumerate(_shards(m, samples, per_shard))]
+        gaps = [x for x in gaps if x[3]]
+        shown = "; ".join(f"{split} shard {shard} (global shard {g}: {len(ids)} sample(s), e.g. {ids[0]})"
+                          for g, split, shard, ids in gaps[:8]) + (f"; and {len(gaps) - 8} more" if len(gaps) > 8 else "")
+        raise IncompleteStoreError(
+            f"{store_path}: cannot finalize, {sum(len(x[3]) for x in gaps)} sample(s) in {len(gaps)} shard(s) not "
+            f"written: {shown}. Global shard g belongs to part g % N: re-run those parts (--part K/N), or run "
+            f"without --part to convert what is missing"
+        )
+    finally:
+        writer.close()
 
 
 def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> int:

@@ -176,6 +176,16 @@ class LockedWriter:
         finalize_root(self.root, self._done)
         self.close()
 
+    def adopt_lock(self, lock: Any) -> None:
+        """Hold ``lock`` (a job-array part's own lock) from now on instead of the current one, released.
+
+        A part run creates or opens the store under the store's lock, held briefly, then writes
+        its shards under its part lock only, so N parts write one store at once.
+        """
+        if self._lock is not None:
+            self._lock.release()
+        self._lock = lock
+
     def close(self) -> None:
         """Release the lock (the store stays incomplete unless finalized)."""
         if self._lock is not None:

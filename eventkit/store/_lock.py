@@ -17,7 +17,7 @@ from pathlib import Path
 
 from .errors import StoreLockedError
 
-__all__ = ["WriterLock"]
+__all__ = ["WriterLock", "live_owner", "part_lock_path", "part_lock_paths"]
 
 log = logging.getLogger("eventkit")
 
@@ -77,21 +77,42 @@ class WriterLock:
         The store it protects (for messages).
     """
 
-    def __init__(self, path: Path, store: Path) -> None:
+    def __init__(self, path: Path, store: Path, *, brief: bool = False) -> None:
         self.path = path
         self.store = store
+        self.brief = brief  # held only to create or open the store (job-array parts): others wait for it
         self._held = False
 
-    def acquire(self) -> None:
+    def acquire(self, wait_s: float = 0.0) -> None:
         """Create the lock file, taking over a stale one.
+
+        Parameters
+        ----------
+        wait_s
+            Wait up to this long while the holder holds the lock only briefly (a job-array part
+            creating or opening the store) or its lock is still being written; a holder that
+            writes the store (a plain run) is refused at once.
 
         Raises
         ------
         StoreLockedError
             If a live process (or one on another host) holds the lock.
         """
+        end = time.monotonic() + wait_s
+        while True:
+            try:
+                return self._acquire_once()
+            except StoreLockedError:
+                owner = self._owner()
+                if time.monotonic() >= end or (owner is not None and not owner.get("brief")):
+                    raise
+                time.sleep(0.05)
+
+    def _acquire_once(self) -> None:
         pid = os.getpid()
         me = {"pid": pid, "host": socket.gethostname(), "since": time.time(), "start": _start_ticks(pid)}
+        if self.brief:
+            me["brief"] = True
         for _ in range(3):
             try:
                 fd = os.open(self.path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o644)
@@ -178,3 +199,39 @@ class WriterLock:
         if self._held:
             self.path.unlink(missing_ok=True)
             self._held = False
+
+
+def part_lock_path(store: Path, k: int, n: int) -> Path:
+    """The lock of job-array part ``k`` of ``n`` of ``store``: beside it, like the store's own lock."""
+    return store.with_name(f"{store.name}.lock-part-{k}-of-{n}")
+
+
+def part_lock_paths(store: Path) -> list[Path]:
+    """Every part lock file of ``store`` (whatever its part numbers)."""
+    return sorted(store.parent.glob(f"{glob_escape(store.name)}.lock-part-*-of-*"))
+
+
+def glob_escape(name: str) -> str:
+    import glob
+
+    return glob.escape(name)
+
+
+def live_owner(path: Path) -> dict | None:
+    """The owner recorded in lock file ``path`` if the lock is live, else None.
+
+    Live: held by a running process of this host, or by any process of another host (which
+    cannot be checked from here), or unreadable and younger than 5 s (being written). A lock of
+    a dead process on this host is stale: None (it is left for its part to take over).
+    """
+    try:
+        raw = path.read_bytes()
+        age = time.time() - path.stat().st_mtime
+    except FileNotFoundError:
+        return None
+    owner = _parse_owner(raw)
+    if owner is None:
+        return {"pid": "?", "host": "?"} if age < 5 else None
+    if owner.get("host") != socket.gethostname() or _owner_alive(owner):
+        return owner
+    return None
