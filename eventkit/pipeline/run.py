@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .executors import SchedulerLostError
 from .plan import Failure
 
 __all__ = ["run_shard_tasks", "progress_bar"]
@@ -52,19 +53,34 @@ def run_shard_tasks(
         keep = getattr(task, "todo", None)
         return [s for i, s in task.samples if keep is None or i in keep]
 
-    with progress_bar(sum(len(todo(t)) for t in tasks), progress, desc) as bar:
-        for task, result in executor.map_unordered(fn, tasks):
-            if isinstance(result, BaseException):
-                # not a decode failure (those are reported per sample): the task itself died
-                shard = getattr(task, "shard", "?")
-                reason = f"the conversion task of shard {shard} failed ({type(result).__name__}: {result})"
-                report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for s in todo(task)]
-            else:
-                report.converted += result.written
-                report.failures += list(result.failures)
-            bar.update(len(todo(task)))
+    total = sum(len(todo(t)) for t in tasks)
+    done = getattr(report, "skipped", 0)  # samples in the store: from earlier runs, then this one's
+    with progress_bar(total, progress, desc) as bar:
+        try:
+            for task, result in executor.map_unordered(fn, tasks):
+                _collect(task, result, report, todo(task))
+                done += len(todo(task))
+                bar.update(len(todo(task)))
+        except SchedulerLostError as err:
+            raise SchedulerLostError(
+                err.scheduler,
+                f"lost the Dask scheduler {err.scheduler} after {done} of {total + getattr(report, 'skipped', 0)} samples; the store keeps "
+                f"them: re-run the same command to resume",
+            ) from None
     if not report.failures:
         writer.finalize()
         report.complete = True
     else:
         writer.close()
+
+
+def _collect(task, result, report: _Report, todo: list) -> None:
+    """Add one task's result (or the exception that ended it) to the report."""
+    if isinstance(result, BaseException):
+        # not a decode failure (those are reported per sample): the task itself died
+        shard = getattr(task, "shard", "?")
+        reason = f"the conversion task of shard {shard} failed ({type(result).__name__}: {result})"
+        report.failures += [Failure(task.split, s.sample_id, str(s.source), reason) for s in todo]
+    else:
+        report.converted += result.written
+        report.failures += list(result.failures)

@@ -14,9 +14,10 @@ from collections.abc import Callable, Iterable, Iterator
 from typing import Any, Protocol
 
 from ..._extras import install_hint
-from ...errors import OptionError
+from ...errors import EventkitError, OptionError
 
-__all__ = ["AUTO_MIN_SAMPLES", "EXECUTORS", "Executor", "LazyExecutor", "choose_executor", "get_executor"]
+__all__ = ["AUTO_MIN_SAMPLES", "EXECUTORS", "ClusterError", "Executor", "LazyExecutor", "SchedulerLostError",
+           "choose_executor", "get_executor"]
 
 log = logging.getLogger("eventkit")
 
@@ -25,6 +26,18 @@ EXECUTORS = ("auto", "serial", "dask")
 # than it saves; measured on 176 synthetic-gestures samples: dask 6.6 s, serial 2.5 s on 2 cores.
 AUTO_MIN_SAMPLES = 500
 AUTO_MIN_CORES = 3
+
+
+class ClusterError(EventkitError):
+    """The Dask cluster cannot run the job: no worker joined, or a worker lacks eventkit or the data paths."""
+
+
+class SchedulerLostError(ClusterError, ConnectionError):
+    """The connection to the Dask scheduler was lost mid-run (not a sample's fault: re-running resumes)."""
+
+    def __init__(self, scheduler: str, message: str | None = None) -> None:
+        self.scheduler = scheduler
+        super().__init__(message or f"lost the Dask scheduler {scheduler}; re-run the same command to resume")
 
 
 class Executor(Protocol):

@@ -1,0 +1,231 @@
+"""Pre-flight on an external Dask cluster (issue 13): workers joined, each one checked, a lost scheduler in one line.
+
+Real ``dask scheduler`` / ``dask worker`` processes on 127.0.0.1: a scheduler with no worker, a
+worker where eventkit cannot be imported (a ``sitecustomize`` blocks it, as on a machine where it
+is not installed), a worker that cannot see a folder, and a scheduler killed mid-run.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from .conftest import FRAMES, PYTHON, child_env
+
+pytest.importorskip("distributed")
+
+from eventkit.pipeline.executors import ClusterError, SchedulerLostError  # noqa: E402
+
+# Imported first by the worker's Python: every `import eventkit` fails as if it were not installed.
+BLOCK_EVENTKIT = """
+import sys
+
+class _NoEventkit:
+    def find_spec(self, name, path=None, target=None):
+        if name == "eventkit" or name.startswith("eventkit."):
+            raise ModuleNotFoundError(f"No module named {name!r}", name=name)
+        return None
+
+sys.meta_path.insert(0, _NoEventkit())
+"""
+
+# A worker preload: every task sleeps first, so that the scheduler can be killed mid-run.
+SLOW_TASKS = """
+import time
+import eventkit.pipeline.executors.dask as d
+
+_real = d._tuned
+
+def _slow(fn, task):
+    time.sleep(0.4)
+    return _real(fn, task)
+
+d._tuned = _slow
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def _dask(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
+    return subprocess.Popen([os.path.join(os.path.dirname(PYTHON), "dask"), *args, "--no-dashboard"], env=env,
+                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
+
+
+def _stop(procs: list[subprocess.Popen]) -> None:
+    for p in reversed(procs):
+        p.terminate()
+    for p in procs:
+        try:
+            p.wait(timeout=20)
+        except subprocess.TimeoutExpired:
+            p.kill()
+            p.wait()
+
+
+@contextlib.contextmanager
+def _cluster(tmp_path: Path, worker_env: dict | None = None, preload: Path | None = None) -> Iterator[tuple]:
+    """A ``dask scheduler`` and, with ``worker_env``, one ``dask worker``; yields (address, processes)."""
+    port = _free_port()
+    addr = f"tcp://127.0.0.1:{port}"
+    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), env=child_env(), cwd=tmp_path)]
+    try:
+        if worker_env is not None:
+            extra = ["--preload", str(preload)] if preload else []
+            procs.append(_dask("worker", addr, "--nworkers", "1", "--nthreads", "1", *extra, env=worker_env,
+                               cwd=tmp_path))  # fmt: skip
+        yield addr, procs
+    finally:
+        _stop(procs)
+
+
+def _executor(addr: str, monkeypatch: pytest.MonkeyPatch, timeout: str = "60"):
+    from eventkit.pipeline.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("EVENTKIT_SCHEDULER_TIMEOUT", "30")  # the scheduler process may still be starting
+    monkeypatch.setenv("EVENTKIT_WORKER_TIMEOUT", timeout)
+    return DaskExecutor(scheduler=addr)
+
+
+def test_no_worker_joined_is_one_clear_error(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    with _cluster(tmp_path) as (addr, _):
+        with pytest.raises(ClusterError) as exc:
+            _executor(addr, monkeypatch, timeout="1")
+    msg = str(exc.value)
+    assert f"no Dask worker joined {addr} within 1 s" in msg
+    assert f"`dask worker {addr}`" in msg and "drop --scheduler" in msg
+
+
+def test_worker_without_eventkit_is_named(gestures_data, manifest, tmp_path: Path,
+                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    """Before: the task failed to unpickle on the worker and the run hung. Now: one error, nothing converted."""
+    from eventkit.pipeline import convert
+
+    block = tmp_path / "block"
+    block.mkdir()
+    (block / "sitecustomize.py").write_text(BLOCK_EVENTKIT)
+    env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
+    env["PYTHONPATH"] = str(block)
+    check = subprocess.run([PYTHON, "-c", "import eventkit"], env=env, capture_output=True, text=True)
+    assert "No module named 'eventkit'" in check.stderr  # the stand-in really lacks eventkit
+    out = tmp_path / "out.zarr"
+    with _cluster(tmp_path, worker_env=env) as (addr, _):
+        monkeypatch.setenv("EVENTKIT_SCHEDULER_TIMEOUT", "30")
+        monkeypatch.setenv("EVENTKIT_WORKER_TIMEOUT", "60")
+        with pytest.raises(ClusterError) as exc:
+            convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, scheduler=addr, progress=False)
+    msg = str(exc.value)
+    assert "worker tcp://127.0.0.1:" in msg and "cannot import eventkit" in msg
+    assert "No module named 'eventkit'" in msg and "install eventkit" in msg
+    assert not list(out.rglob("c/*"))  # no shard written
+
+
+def test_probe_names_the_worker_and_what_it_lacks(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import eventkit
+
+    seen, readonly = tmp_path / "seen", tmp_path / "ro"
+    seen.mkdir()
+    readonly.mkdir()
+    with _cluster(tmp_path, worker_env=child_env()) as (addr, _):
+        ex = _executor(addr, monkeypatch)
+        try:
+            ex.preflight([str(seen)], [str(seen)])  # a ready worker passes
+            gone = tmp_path / "extract"  # a folder the worker cannot see (its mount missing)
+            with pytest.raises(ClusterError) as exc:
+                ex.preflight([str(gone)], [str(seen)])
+            assert f"cannot see {gone}: mount the shared filesystem there" in str(exc.value)
+            assert str(exc.value).startswith("worker tcp://127.0.0.1:")
+            monkeypatch.setattr(eventkit, "__version__", "0.0.0-here")
+            with pytest.raises(ClusterError, match=r"runs eventkit .+, this process 0\.0\.0-here: install the same"):
+                ex.preflight([str(seen)], [str(seen)])
+            if os.geteuid() != 0:  # root writes anywhere
+                readonly.chmod(0o500)
+                with pytest.raises(ClusterError, match=f"cannot write to {readonly}"):
+                    ex.preflight([], [str(readonly)])
+        finally:
+            readonly.chmod(0o700)
+            ex.close()
+
+
+def test_task_dirs_are_the_input_root_and_the_store(gestures_data, manifest, tmp_path: Path) -> None:
+    from eventkit.datasets.layouts import iter_samples
+    from eventkit.pipeline.executors.dask import _task_dirs
+    from eventkit.pipeline.plan import ShardTask
+
+    samples = iter_samples(manifest, gestures_data)
+    store = tmp_path / "s.zarr"
+    store.mkdir()
+    task = ShardTask(manifest, None, store, "k", "train", 0, tuple(enumerate(samples)))
+    read, write = _task_dirs([task, (manifest, samples)])
+    assert write == {str(store)}
+    [root] = read
+    assert Path(root) == gestures_data or gestures_data in Path(root).parents
+
+
+class _LostAfterOne:
+    """Stands in for a Dask executor whose scheduler dies after the first task."""
+
+    def map_unordered(self, fn, tasks):
+        yield tasks[0], fn(tasks[0])
+        raise SchedulerLostError("tcp://10.0.0.5:8786")
+
+
+def test_lost_scheduler_is_one_message_not_a_failure_per_sample() -> None:
+    from types import SimpleNamespace
+
+    from eventkit.pipeline.run import run_shard_tasks
+
+    s = SimpleNamespace(sample_id="x", source="/d/x")
+    tasks = [SimpleNamespace(split="train", shard=k, samples=tuple((i, s) for i in range(4))) for k in range(3)]
+    report = SimpleNamespace(converted=0, skipped=2, failures=[], complete=False)
+    writer = SimpleNamespace(finalize=lambda: pytest.fail("an incomplete store was finalized"), close=lambda: None)
+    with pytest.raises(SchedulerLostError) as exc:
+        run_shard_tasks(_LostAfterOne(), lambda t: SimpleNamespace(written=4, failures=()), tasks, writer, report,
+                        progress=False, desc="t")  # fmt: skip
+    assert str(exc.value) == ("lost the Dask scheduler tcp://10.0.0.5:8786 after 6 of 14 samples; the store "
+                              "keeps them: re-run the same command to resume")
+    assert report.failures == [] and not report.complete
+
+
+@pytest.mark.slow
+def test_scheduler_killed_mid_run(gestures_data, manifest, reference_store, tmp_path: Path,
+                                  monkeypatch: pytest.MonkeyPatch) -> None:
+    """A real scheduler killed mid-run: one SchedulerLostError, then a re-run resumes to the reference store."""
+    import threading
+
+    from eventkit.pipeline import convert
+
+    from .conftest import assert_same_store
+
+    preload = tmp_path / "slow_tasks.py"
+    preload.write_text(SLOW_TASKS)
+    out = tmp_path / "out.zarr"
+    monkeypatch.setenv("EVENTKIT_SCHEDULER_TIMEOUT", "30")
+    with _cluster(tmp_path, worker_env=child_env(), preload=preload) as (addr, procs):
+        def kill_after_first_shard() -> None:
+            deadline = time.monotonic() + 120
+            while not [p for p in out.rglob("c/*") if p.is_file()] and time.monotonic() < deadline:
+                time.sleep(0.05)
+            procs[0].kill()
+
+        killer = threading.Thread(target=kill_after_first_shard, daemon=True)
+        killer.start()
+        with pytest.raises(SchedulerLostError) as exc:
+            convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="dask", scheduler=addr,
+                    progress=False)  # fmt: skip
+        killer.join()
+    assert str(exc.value).startswith(f"lost the Dask scheduler {addr} after ")
+    assert str(exc.value).endswith("the store keeps them: re-run the same command to resume")
+    r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="serial", progress=False)
+    assert r.complete and not r.failures and r.skipped > 0
+    assert_same_store(reference_store, out)
