@@ -304,6 +304,9 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     if not events_store and (frames is None) == (duration is None):
         raise click.UsageError("give exactly one of --frames T or --duration US (or --events)")
     m = _manifest(name, manifest_file)
+    from eventkit.pipeline.convert import check_part_options, parse_part
+
+    check_part_options(parse_part(part), finalize, overwrite, scheduler)  # before the executor's checks
     check_executor_options(executor, workers, scheduler)
     _export_decode_limits(max_events, max_decode_ratio)
     with executor_notes(quiet):

@@ -25,7 +25,7 @@ from .stages import convert_shard, sample_span
 if TYPE_CHECKING:
     from ..store._replace import Target
 
-__all__ = ["ConversionReport", "convert", "parse_part"]
+__all__ = ["ConversionReport", "check_part_options", "convert", "parse_part"]
 
 log = logging.getLogger("eventkit")
 
@@ -169,7 +169,7 @@ def convert(
         With ``finalize``: samples are missing (the message lists their shards).
     """
     part = parse_part(part)
-    _check_part_options(part, finalize, overwrite, scheduler)
+    check_part_options(part, finalize, overwrite, scheduler)
     # Refuse URLs and make every path absolute before anything is created or sent to a worker
     # (a worker started in another directory must see the same files).
     if root is None and os.environ.get("EVENTKIT_ROOT"):
@@ -235,7 +235,7 @@ def parse_part(part: tuple[int | None, int] | str | None) -> tuple[int, int] | N
     return k, n
 
 
-def _check_part_options(part: tuple[int, int] | None, finalize: bool, overwrite: bool, scheduler: str | None) -> None:
+def check_part_options(part: tuple[int, int] | None, finalize: bool, overwrite: bool, scheduler: str | None) -> None:
     """Refuse ``part``/``finalize`` combined with options they cannot honour."""
     if part is not None and overwrite:
         raise OptionError("--part cannot be combined with --overwrite: N parts cannot each replace the store; "
