@@ -334,9 +334,11 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
         )
     if report.part is not None:
         k, n = report.part
+        done = ("the store is complete" if report.complete else
+                f"the store is not complete yet: when all {n} parts are done, run the same command with --finalize "
+                f"instead of --part (or without --part)")
         click.echo(f"part {k}/{n}: wrote {report.part_written} of the {report.part_shards} shard(s) of this part "
-                   f"({report.part_shards - report.part_written} already there); the store is not complete yet: when "
-                   f"all {n} parts are done, run the same command with --finalize instead of --part (or without --part)")
+                   f"({report.part_shards - report.part_written} already there); {done}")
     click.echo(f"store: {report.store}")
 
 

@@ -344,7 +344,7 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
         if part is not None:
             failed = {(f.split, f.sample_id) for f in report.failures}
             report.part_written = sum(1 for t in tasks if not any((t.split, s.sample_id) in failed for _, s in t.samples))
-            report.complete = False
+            report.complete = writer.attrs.get("complete") is True  # finalized before this re-run; never set here
     finally:
         if writer is not None:
             writer.close()  # release the lock on any exit (finalize has already released it)
@@ -402,7 +402,8 @@ def _open_writer(target: Target, m: DatasetManifest, spec: FrameSpec | None, sam
     if part is None:
         writer = create(True)
         try:
-            _refuse_live_parts(store, None)
+            for path in {store, target.final}:  # an --overwrite run writes <out>.new: the parts write <out>
+                _refuse_live_parts(path, None)
         except BaseException:
             writer.close()
             raise

@@ -195,3 +195,19 @@ def test_api_parts_and_a_plain_run_refused_while_a_part_writes(
         r = convert(manifest, finalize=True, **kw)
         assert r.complete and r.skipped == 33
     assert_same_store(out, reference_small_store)
+
+
+def test_event_store_parts_then_a_plain_run_completes(gestures_data, manifest, tmp_path) -> None:
+    """Event-store blocks are split the same way; a plain run (instead of --finalize) verifies and marks complete."""
+    from eventkit.pipeline import convert
+
+    ref, out = tmp_path / "ref.zarr", tmp_path / "parts.zarr"
+    kw = dict(events=True, from_dir=gestures_data, executor="serial", progress=False)
+    assert convert(manifest, out=ref, **kw).complete
+    r0 = convert(manifest, out=out, part=(0, 2), **kw)
+    r1 = convert(manifest, out=out, part=(1, 2), **kw)
+    assert not r0.complete and not r1.complete and r0.converted + r1.converted == 33
+    r = convert(manifest, out=out, **kw)  # nothing left to convert: it only checks and marks complete
+    assert r.complete and r.converted == 0 and r.skipped == 33
+    assert convert(manifest, out=out, part=(0, 2), **kw).complete  # a part re-run after that: nothing to do
+    assert_same_store(out, ref)
