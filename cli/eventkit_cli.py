@@ -292,8 +292,8 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
       eventkit convert dvs128-gesture --duration 50000 --downsample 4
       eventkit convert dvs128-gesture --frames 16 --from ~/spikingjelly/DVS128Gesture/extract
       eventkit convert es-imagenet --frames 8 --scheduler tcp://10.0.0.5:8786
-      eventkit convert n-mnist --frames 8 --out /shared/nm.zarr --part $SLURM_ARRAY_TASK_ID/8   # sbatch --array=0-7
-      eventkit convert n-mnist --frames 8 --out /shared/nm.zarr --finalize                      # after all 8 parts
+      eventkit convert nmnist --frames 8 --out /shared/nm.zarr --part $SLURM_ARRAY_TASK_ID/8   # sbatch --array=0-7
+      eventkit convert nmnist --frames 8 --out /shared/nm.zarr --finalize                      # after all 8 parts
 
     \b
     Job arrays (--part K/N): shard g (numbered across splits) belongs to part g % N; K counts from 0
