@@ -312,10 +312,14 @@ def _workers_ignore_ctrl_c() -> Iterator[None]:
 @contextlib.contextmanager
 def _quiet_dask() -> Iterator[None]:
     """Silence distributed's log lines (connection retries, shutdown noise) for the block."""
-    logger = logging.getLogger("distributed")
-    old = logger.level
-    logger.setLevel(logging.CRITICAL)
+    # distributed's config gives some children their own level (distributed.client: warning)
+    names = ["distributed"] + [n for n in logging.root.manager.loggerDict if n.startswith("distributed.")]
+    loggers = [logging.getLogger(n) for n in names]
+    old = [lg.level for lg in loggers]
+    for lg in loggers:
+        lg.setLevel(logging.CRITICAL)
     try:
         yield
     finally:
-        logger.setLevel(old)
+        for lg, level in zip(loggers, old):
+            lg.setLevel(level)
