@@ -176,3 +176,23 @@ def test_pyproject_torch_is_a_range_and_scripts_pin_it() -> None:
     assert "torch==" in pin
     for script in ("test.sh", "demo.sh"):
         assert "-c scripts/constraints-cpu.txt" in (REPO / "scripts" / script).read_text()
+
+
+def test_in_tree_build_drops_a_stale_cli_left_in_build_lib(tmp_path: Path) -> None:
+    """`pip wheel .` in a checkout that an older version built in (build/lib/cli) ships no `cli`."""
+    src = tmp_path / "src"
+    files = subprocess.run(["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"], cwd=REPO,
+                           capture_output=True, check=True).stdout.decode().split("\0")  # fmt: skip
+    for f in filter(None, files):
+        if (REPO / f).is_file():
+            (src / f).parent.mkdir(parents=True, exist_ok=True)
+            (src / f).write_bytes((REPO / f).read_bytes())
+    (src / "build" / "lib" / "cli").mkdir(parents=True)
+    (src / "build" / "lib" / "cli" / "__init__.py").write_text("")  # what the old layout left behind
+    out = tmp_path / "dist"
+    proc = subprocess.run([sys.executable, "-m", "pip", "wheel", "-q", "--no-deps", "--no-build-isolation", "-w",
+                           str(out), str(src)], capture_output=True, text=True, timeout=240, check=False)  # fmt: skip
+    assert proc.returncode == 0, proc.stderr
+    (built,) = out.glob("eventkit-*.whl")
+    assert {n.split("/")[0] for n in _names(built)} == {"eventkit", "snnmodels", "eventkit_cli",
+                                                        built.name.split("-py3")[0] + ".dist-info"}
