@@ -15,13 +15,14 @@ from __future__ import annotations
 import os
 import re
 import signal
-import socket
 import subprocess
 import sys
 from pathlib import Path
 
 import numpy as np
 import pytest
+
+from tests.helpers.dask_cluster import free_port
 
 DOC = Path(__file__).resolve().parents[2] / "docs" / "cluster.md"
 BIN = Path(sys.executable).parent
@@ -48,15 +49,9 @@ def recipes() -> dict[str, str]:
     return dict(RECIPE.findall(DOC.read_text(encoding="utf-8")))
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def run_recipe(name: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
     """Run recipe ``name`` with bash in ``tmp_path`` (errexit on), stopping what it left running."""
-    text = recipes()[name].replace("8786", str(_free_port()))
+    text = recipes()[name].replace("8786", str(free_port()))
     stand_ins = tmp_path / "bin"
     stand_ins.mkdir(exist_ok=True)
     (stand_ins / "sbatch").write_text(SBATCH)

@@ -10,13 +10,13 @@ from __future__ import annotations
 
 import os
 import platform
-import socket
 import subprocess
 import sys
 import time
 
 import pytest
 
+from tests.helpers import dask_cluster
 from .conftest import FRAMES, PYTHON, assert_same_store, child_env
 
 pytest.importorskip("distributed")
@@ -96,12 +96,6 @@ def test_local_cluster_workers_start_without_malloc_trim(monkeypatch: pytest.Mon
     assert "MALLOC_TRIM_THRESHOLD_" not in os.environ  # the nanny sets it in its own process too
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 def _wait_for_workers(client, n: int, timeout: float = 60.0) -> None:
     deadline = time.monotonic() + timeout
     while len(client.scheduler_info()["workers"]) < n:
@@ -121,17 +115,9 @@ def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest,
     from eventkit.pipeline import convert
     from eventkit.pipeline.executors.dask import DaskExecutor
 
-    addr = f"tcp://127.0.0.1:{_free_port()}"
-    bin_dir = os.path.dirname(PYTHON)
     env = child_env()
     env.pop("MALLOC_TRIM_THRESHOLD_", None)
-    procs = [subprocess.Popen([os.path.join(bin_dir, "dask"), "scheduler", "--host", "127.0.0.1", "--port",
-                               addr.rsplit(":", 1)[1], "--no-dashboard"], env=env, cwd=tmp_path,
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)]  # fmt: skip
-    try:
-        procs.append(subprocess.Popen([os.path.join(bin_dir, "dask"), "worker", addr, "--nworkers", "1",
-                                       "--nthreads", "1", "--no-dashboard"], env=env, cwd=tmp_path,
-                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL))  # fmt: skip
+    with dask_cluster.cluster(tmp_path, env, worker_env=env) as (addr, _):
         with Client(addr, timeout="30s") as client:
             _wait_for_workers(client, 1)
             assert list(client.run(lambda: os.environ.get("MALLOC_TRIM_THRESHOLD_")).values()) == ["65536"]
@@ -145,15 +131,6 @@ def test_external_worker_task_sets_the_allocator_itself(gestures_data, manifest,
             out = tmp_path / "ext.zarr"
             r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="dask",
                         scheduler=addr, progress=False)  # fmt: skip
-    finally:
-        for p in reversed(procs):
-            p.terminate()
-        for p in procs:
-            try:
-                p.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                p.kill()
-                p.wait()
     assert r.complete and not r.failures
     assert_same_store(reference_store, out)
     if before <= 5_000:  # this worker shows no penalty to undo: nothing to compare against

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import os
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
@@ -17,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from tests.helpers import dask_cluster
 from .conftest import FRAMES, PYTHON, child_env
 
 pytest.importorskip("distributed")
@@ -36,40 +36,11 @@ class _NoEventkit:
 sys.meta_path.insert(0, _NoEventkit())
 """
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
-def _dask(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
-    return subprocess.Popen([os.path.join(os.path.dirname(PYTHON), "dask"), *args, "--no-dashboard"], env=env,
-                            cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
-
-
-def _stop(procs: list[subprocess.Popen]) -> None:
-    for p in reversed(procs):
-        p.terminate()
-    for p in procs:
-        try:
-            p.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait()
-
-
 @contextlib.contextmanager
 def _cluster(tmp_path: Path, worker_env: dict | None = None) -> Iterator[tuple]:
     """A ``dask scheduler`` and, with ``worker_env``, one ``dask worker``; yields (address, processes)."""
-    port = _free_port()
-    addr = f"tcp://127.0.0.1:{port}"
-    procs = [_dask("scheduler", "--host", "127.0.0.1", "--port", str(port), env=child_env(), cwd=tmp_path)]
-    try:
-        if worker_env is not None:
-            procs.append(_dask("worker", addr, "--nworkers", "1", "--nthreads", "1", env=worker_env, cwd=tmp_path))
-        yield addr, procs
-    finally:
-        _stop(procs)
+    with dask_cluster.cluster(tmp_path, child_env(), worker_env) as running:
+        yield running
 
 
 def _executor(addr: str, monkeypatch: pytest.MonkeyPatch, timeout: str = "60"):
