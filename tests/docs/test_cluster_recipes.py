@@ -133,7 +133,10 @@ def test_time_limit_recipe(tmp_path, reference):
     # When the limit cut the first run (it usually does; a very fast machine may finish within it),
     # that run ended in the one Aborted line and the second run resumed. The signal handling itself is
     # tested deterministically in tests/eventkit/pipeline/test_signals.py.
-    if "stopped (status 124)" in res.stdout:
-        assert "Aborted (SIGTERM)" in res.stdout, res.stdout
-        assert "already there 0" not in res.stdout.split("stopped (status 124)")[1], res.stdout
+    first, stopped, second = res.stdout.partition("stopped (status 124)")
+    # The limit may also land after the first run printed its summary (during interpreter exit): then
+    # the store was complete and the second run finds everything already there.
+    if stopped and "store:" not in first:
+        assert "Aborted (SIGTERM)" in first, res.stdout
+        assert "already there 0" not in second, res.stdout
     _assert_same_store(tmp_path / "gestures.zarr", reference)
