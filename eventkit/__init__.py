@@ -21,6 +21,9 @@ except PackageNotFoundError:  # running from a source tree without installing
 # `eventkit info` stay fast.
 _LAZY = {
     "to_frames": ("eventkit.frames", "to_frames"),
+    "to_voxel_grid": ("eventkit.frames", "to_voxel_grid"),
+    "to_time_surface": ("eventkit.frames", "to_time_surface"),
+    "to_averaged_time_surface": ("eventkit.frames", "to_averaged_time_surface"),
     "open_store": ("eventkit.store", "open_store"),
     "convert": ("eventkit.pipeline", "convert"),
 }
@@ -53,6 +56,9 @@ __all__ = [
     "make_events",
     "open_store",
     "read_events",
+    "to_averaged_time_surface",
     "to_frames",
+    "to_time_surface",
+    "to_voxel_grid",
     "validate_events",
 ]
