@@ -1,5 +1,7 @@
-"""Small helpers shared by the decoders: header scanning, bounded chunked reads, output trimming,
-Numba unaligned load/store helpers and a two-store event writer."""
+"""Small helpers shared by the decoders: header scanning, output allocation and trimming, Numba
+unaligned load/store helpers, a two-store event writer and the hostile-input guards.
+
+The chunked-decoding loop of the streaming decoders is in :mod:`eventkit.io._chunked`."""
 
 from __future__ import annotations
 
@@ -11,11 +13,6 @@ import numpy as np
 
 from ..errors import DecodeError, EventkitError
 from ..events import EVENT_DTYPE, EventArray
-
-# Decoders read the payload in slices of this many bytes so that peak memory stays close to
-# the size of the decoded output, whatever the size of the recording.
-CHUNK_BYTES = 1 << 24
-
 
 def check_file(path: str | os.PathLike[str]) -> str:
     """Return ``path`` as a string, raising FileNotFoundError / IsADirectoryError with a clear message."""
@@ -52,24 +49,6 @@ def header_end(path: str, prefix: bytes, *, limit: int = 1 << 24) -> tuple[int, 
         else:
             raise DecodeError(path, f"text header longer than {limit} bytes", offset=pos)
     return pos, lines
-
-
-def iter_chunks(path: str, start: int, record: int, chunk_bytes: int = CHUNK_BYTES) -> Iterator[tuple[int, np.ndarray]]:
-    """Yield ``(file_offset, uint8 array)`` slices of the payload from ``start``, each a multiple of ``record`` bytes.
-
-    A trailing partial record is yielded as-is in the last slice; the caller decides whether that
-    is an error.
-    """
-    step = max(record, (chunk_bytes // record) * record)
-    with open(path, "rb") as f:
-        f.seek(start)
-        off = start
-        while True:
-            buf = f.read(step)
-            if not buf:
-                return
-            yield off, np.frombuffer(buf, dtype=np.uint8)
-            off += len(buf)
 
 
 def trim(out: EventArray, n: int) -> EventArray:

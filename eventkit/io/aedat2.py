@@ -72,19 +72,20 @@ import numpy as np
 
 from ..errors import DecodeError, OptionError
 from ..events import EventArray, SensorSize
-from ._common import alloc, check_file, event_bytes, load_u32be, put_event, trim
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file, load_u32be, put_event
 from ._format import EventFormat
 
-__all__ = ["FORMAT", "read_aedat2", "resolve_chip", "Aedat2Header", "read_aedat2_header", "CHIPS"]
+__all__ = ["FORMAT", "DECODER_VERSION", "read_aedat2", "resolve_chip", "Aedat2Header", "read_aedat2_header", "CHIPS"]
 
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_aedat2` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 19
 MAGIC = b"#!AER-DAT2"
-RECORD = 8
+RECORD_BYTES = 8
 HEADER_LIMIT = 1 << 26  # a header longer than 64 MiB is not a jAER header
 HEAD_BYTES = 1 << 18  # first read of a file: the whole header of most recordings
 LINE_LIMIT = 1 << 20  # a '#' "line" this long without a newline is binary data that began with '#'
-# payload slice read per kernel call (a multiple of RECORD): small enough to stay in the CPU
-# cache and to keep memory at about the output size, large enough to amortise the call
-CHUNK_BYTES = 1 << 19
 
 LAYOUT_DVS128 = 0
 LAYOUT_DAVIS = 1
@@ -137,12 +138,6 @@ def resolve_chip(name: str | None) -> ChipLayout:
         if simple.startswith(prefix):
             return ChipLayout(layout, SensorSize(w, h, 2))
     return ChipLayout("auto", None)
-
-
-def _is_text(line: bytes) -> bool:
-    """True if ``line`` (without its newline) holds no control byte other than tab and CR."""
-    body = line.rstrip(b"\n")
-    return _TEXT.fullmatch(body) is not None
 
 
 # a text byte: tab, CR, or anything from 0x20 up except DEL
@@ -331,55 +326,49 @@ def _decode_records(buf, nrec, layout, wmax, hmax, ob, n, state):
     return n, bad
 
 
-def _decode(
-    f: BinaryIO, path: str, head: bytes, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None
-) -> EventArray:
-    """Decode the ``nrec`` records from file offset ``start`` of ``f``; ``head`` holds the file's
-    first bytes (so the part of the payload in it is not read twice)."""
-    auto = layout == "auto"
-    code = LAYOUT_DVS128 if auto else _LAYOUT_CODES[layout]
-    out = alloc(nrec)
-    ob = event_bytes(out)
+class _NotDvs128(Exception):
+    """Auto-detection: an address uses bits above 15, so the recording is not a DVS128 one."""
+
+
+def _decode(path: str, head: bytes, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None) -> EventArray:
+    """Decode the ``nrec`` records from file offset ``start``; ``head`` holds the file's first
+    bytes (so the part of the payload in it is not read twice)."""
     wmax, hmax = (sensor.width, sensor.height) if sensor is not None else (1 << 16, 1 << 16)
-    step = max(RECORD, (CHUNK_BYTES // RECORD) * RECORD)
-    buf = np.empty(min(step, nrec * RECORD), dtype=np.uint8)
-    view = memoryview(buf)
-    while True:
+    end = start + nrec * RECORD_BYTES
+
+    def run(code: int, detect: bool) -> EventArray:
         state = np.array([-1, 0, 0], dtype=np.int64)
-        n = 0
-        done = 0  # records decoded
-        lead = head[start:]  # payload bytes already read
-        used = 0
-        f.seek(start + len(lead))
-        while done < nrec:
-            want = min(buf.shape[0], (nrec - done) * RECORD)
-            got = min(want, len(lead) - used)
-            if got > 0:
-                buf[:got] = np.frombuffer(lead, dtype=np.uint8, count=got, offset=used)
-                used += got
-            while got < want:
-                k = f.readinto(view[got:want])
-                if not k:
-                    raise DecodeError(path, "the file shrank while it was read", offset=start + done * RECORD + got)
-                got += k
-            k = want // RECORD
-            n, bad = _decode_records(buf, k, code, wmax, hmax, ob, n, state)
+        reached = [start]  # the file offset decoded up to
+
+        def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+            sink.n, bad = _decode_records(chunk, chunk.shape[0] // RECORD_BYTES, code, wmax, hmax, sink.raw, sink.n, state)
             if bad >= 0:
-                a = int.from_bytes(buf[bad * RECORD : bad * RECORD + 4].tobytes(), "big")
+                a = int.from_bytes(chunk[bad * RECORD_BYTES : bad * RECORD_BYTES + 4].tobytes(), "big")
                 what = f"AEChip {chip}" if chip else f"layout {layout!r}"
                 raise DecodeError(
                     path,
                     f"event address 0x{a:08x} decodes outside the {sensor.width}x{sensor.height} sensor of {what}; "
                     "the file is corrupt or the chip is wrong (from Python: read_aedat2(path, layout=...))",
-                    offset=start + (done + bad) * RECORD,
+                    offset=offset + bad * RECORD_BYTES,
                 )
-            done += k
-            if auto and code == LAYOUT_DVS128 and state[2]:
-                break  # addresses use bits above 15: not a DVS128
-        if auto and code == LAYOUT_DVS128 and state[2]:
-            code = LAYOUT_DAVIS
-            continue
-        return trim(out, n)
+            if detect and state[2]:
+                raise _NotDvs128
+            reached[0] = offset + chunk.shape[0]
+            return chunk.shape[0]
+
+        events = decode_chunks(
+            path, start, end, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES, lead=head[start:]
+        )
+        if reached[0] < end:
+            raise DecodeError(path, "the file shrank while it was read", offset=reached[0])
+        return events
+
+    if layout != "auto":
+        return run(_LAYOUT_CODES[layout], False)
+    try:
+        return run(LAYOUT_DVS128, True)
+    except _NotDvs128:
+        return run(LAYOUT_DAVIS, False)
 
 
 def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> EventArray:
@@ -422,16 +411,16 @@ def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> Even
                     sensor = SensorSize(128, 128, 2)
                 chosen = ChipLayout(chosen.layout, sensor)
         size = os.fstat(f.fileno()).st_size
-        payload = size - hdr.data_start
-        nrec, tail = divmod(payload, RECORD)
-        if tail:
-            raise DecodeError(
-                p,
-                f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
-                f"({nrec} records after a {hdr.data_start}-byte header)",
-                offset=hdr.data_start + nrec * RECORD,
-            )
-        return _decode(f, p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
+    payload = size - hdr.data_start
+    nrec, tail = divmod(payload, RECORD_BYTES)
+    if tail:
+        raise DecodeError(
+            p,
+            f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
+            f"({nrec} records after a {hdr.data_start}-byte header)",
+            offset=hdr.data_start + nrec * RECORD_BYTES,
+        )
+    return _decode(p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
 
 
 def _sniff(head: bytes) -> bool:
@@ -448,6 +437,7 @@ FORMAT = EventFormat(
     name="aedat2",
     title="AEDAT 2.0 (jAER)",
     read=read_aedat2,
+    version=DECODER_VERSION,
     # '.aedat' is shared by AEDAT 2.0 and 3.x; every real file of either starts with '#!AER-DAT',
     # so the sniffer decides. The suffix is registered on aedat31 only, to keep suffix lookup
     # unambiguous (it only matters for a file without any header, which neither reader accepts).

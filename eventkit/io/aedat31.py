@@ -36,9 +36,11 @@ its ``#Source N: NAME`` line (see :data:`SOURCES`); when all declared sources sh
 also applies to packets that name an undeclared source. An event outside its sensor raises
 DecodeError. Non-polarity packets are skipped by their declared size without being read.
 
-Memory: the payload is read in :data:`CHUNK_BYTES` slices (into one reused buffer); the output is
+Memory: the payload is decoded in :data:`CHUNK_BYTES` chunks by
+:func:`~eventkit.io._chunked.decode_chunks` (a packet header or event cut by the end of a chunk is
+handed back at the front of the next one; skipped packets are seeked over); the output is
 allocated once for the largest possible event count (file size / 8) and trimmed, and pages of it
-that are never written are never touched, so peak RSS is about the output plus one slice.
+that are never written are never touched, so peak RSS is about the output plus one chunk.
 """
 
 from __future__ import annotations
@@ -52,19 +54,21 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
-from ._common import alloc, check_file, event_bytes, load_u32le, put_event, trim
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file, load_u32le, put_event
 from ._format import EventFormat
 
-__all__ = ["FORMAT", "SOURCES", "Aedat31Header", "read_aedat31", "read_aedat31_header", "source_sensor"]
+__all__ = ["FORMAT", "DECODER_VERSION", "SOURCES", "Aedat31Header", "read_aedat31", "read_aedat31_header", "source_sensor"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_aedat31` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 19
 
 MAGICS = (b"#!AER-DAT3.1", b"#!AER-DAT3.0")
 END_HEADER = b"#!END-HEADER"
 PACKET_HEADER = 28
 POLARITY = 1
 HEADER_LIMIT = 1 << 24
-# payload slice read per kernel call: small enough to stay in the CPU cache (and to keep memory at
-# about the output size), large enough to amortise the call
-CHUNK_BYTES = 1 << 19
 
 # cAER/libcaer source names (upper-cased, spaces/underscores removed) -> sensor; longest first
 SOURCES: tuple[tuple[str, int, int], ...] = (
@@ -291,51 +295,43 @@ def read_aedat31(path: str | os.PathLike[str]) -> EventArray:
     p = check_file(path)
     hdr = read_aedat31_header(p)
     size = os.path.getsize(p)
-    out = alloc(max(0, size - hdr.data_start) // 8)
-    ob = event_bytes(out)
     wlim, hlim = _limits(hdr)
     st = np.zeros(6, dtype=np.int64)
     st[_PACKET_AT] = -1
-    n = 0
-    buf = np.empty(min(CHUNK_BYTES, max(0, size - hdr.data_start)) + PACKET_HEADER, dtype=np.uint8)
-    carry = 0  # bytes of an incomplete packet header / event kept at the front of buf
-    base = hdr.data_start  # file offset of buf[0]
-    view = memoryview(buf)
-    with open(p, "rb") as f:
-        f.seek(hdr.data_start)
-        while True:
-            # never past the size the output was allocated for, even if the file grows meanwhile
-            got = f.readinto(view[carry : carry + min(CHUNK_BYTES, size - base - carry)])
-            if not got:
-                break
-            nbuf = carry + got
-            used, n, err, at = _decode_packets(buf, nbuf, base, wlim, hlim, ob, n, st)
-            if err:
-                _raise(p, err, at, buf, base)
-            if st[_REM_SKIP] > 0:  # the rest of a skipped packet: seek over it
-                here = base + nbuf
-                target = here + int(st[_REM_SKIP])
-                if target > size:
-                    raise DecodeError(
-                        p, f"truncated packet payload: the packet declares {target - int(st[_PACKET_AT]) - PACKET_HEADER} "
-                        f"bytes but the file ends after {size - int(st[_PACKET_AT]) - PACKET_HEADER}",
-                        offset=int(st[_PACKET_AT]),
-                    )
-                f.seek(target)
-                st[_REM_SKIP] = 0
-                base, carry = target, 0
-                continue
-            carry = nbuf - used
-            buf[:carry] = buf[used:nbuf]
-            base += used
+    tail = [hdr.data_start, 0]  # file offset and length of the bytes left unconsumed
+
+    def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+        nbuf = chunk.shape[0]
+        used, sink.n, err, at = _decode_packets(chunk, nbuf, offset, wlim, hlim, sink.raw, sink.n, st)
+        if err:
+            _raise(p, err, at, chunk, offset)
+        if st[_REM_SKIP] > 0:  # the rest of a skipped packet: seek over it
+            target = offset + nbuf + int(st[_REM_SKIP])
+            if target > size:
+                raise DecodeError(
+                    p, f"truncated packet payload: the packet declares {target - int(st[_PACKET_AT]) - PACKET_HEADER} "
+                    f"bytes but the file ends after {size - int(st[_PACKET_AT]) - PACKET_HEADER}",
+                    offset=int(st[_PACKET_AT]),
+                )
+            st[_REM_SKIP] = 0
+            tail[:] = target, 0
+            return target - offset
+        tail[:] = offset + used, nbuf - used
+        return used
+
+    # the output is sized for the largest possible event count; pages never written are never touched
+    events = decode_chunks(
+        p, hdr.data_start, size, step, capacity=max(0, size - hdr.data_start) // 8, chunk_bytes=CHUNK_BYTES,
+        keep=PACKET_HEADER - 1,
+    )
     if st[_REM_EVENTS] > 0:
         raise DecodeError(
             p, f"truncated packet payload: {int(st[_REM_EVENTS])} polarity event(s) of the packet missing at the end of the file",
             offset=int(st[_PACKET_AT]),
         )
-    if carry:
-        raise DecodeError(p, f"truncated packet header: {carry} byte(s) at the end of the file, a header needs 28", offset=base)
-    return trim(out, n)
+    if tail[1]:
+        raise DecodeError(p, f"truncated packet header: {tail[1]} byte(s) at the end of the file, a header needs 28", offset=tail[0])
+    return events
 
 
 def _raise(path: str, err: int, at: int, buf: np.ndarray, base: int) -> None:
@@ -364,6 +360,7 @@ FORMAT = EventFormat(
     name="aedat31",
     title="AEDAT 3.1 (cAER)",
     read=read_aedat31,
+    version=DECODER_VERSION,
     # '.aedat' is shared with AEDAT 2.0; the '#!AER-DAT3.1' / '#!AER-DAT2.0' first line decides
     # (sniffing runs before suffixes). '.aedat' sits on this format only, so suffix lookup is
     # unambiguous; DVS128 Gesture, the main '.aedat' dataset, is AEDAT 3.1.

@@ -47,7 +47,10 @@ from ..events import EventArray, SensorSize
 from ._common import allowed_bytes, alloc, check_declared, check_file, trim
 from ._format import EventFormat
 
-__all__ = ["read_aedat4", "aedat4_sensor", "aedat4_streams", "AedatStream", "FORMAT"]
+__all__ = ["read_aedat4", "aedat4_streams", "AedatStream", "FORMAT", "DECODER_VERSION"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_aedat4` returns for some file (it keys cached stores)."""
 
 MAGIC = b"#!AER-DAT4.0"
 _VERSION_LINE = MAGIC + b"\r\n"
@@ -282,7 +285,7 @@ def aedat4_streams(path: str | os.PathLike[str]) -> dict[int, AedatStream]:
         return _read_header(p, f).streams
 
 
-def aedat4_sensor(path: str | os.PathLike[str]) -> SensorSize | None:
+def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:
     """Sensor geometry of the lowest-id events stream, from the header's ``sizeX`` / ``sizeY``.
 
     Returns
@@ -630,7 +633,8 @@ FORMAT = EventFormat(
     name="aedat4",
     title="AEDAT 4.0 (DV)",
     read=read_aedat4,
+    version=DECODER_VERSION,
     suffixes=(".aedat4",),
     sniff=_sniff,
-    sensor=aedat4_sensor,
+    sensor=_sensor,
 )

@@ -39,9 +39,9 @@ to be invalid.
 
 Speed
 -----
-The payload is read in 1 MiB slices (at most :data:`~eventkit.io._common.CHUNK_BYTES`), each decoded by one
-fused Numba loop per slice that writes straight into the pre-allocated output columns; peak
-memory is the output plus one slice.
+The payload is decoded in :data:`CHUNK_BYTES` chunks by :func:`~eventkit.io._chunked.decode_chunks`,
+each by one fused Numba loop that writes straight into the pre-allocated output columns; peak
+memory is the output plus one chunk.
 """
 
 from __future__ import annotations
@@ -53,13 +53,15 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray
-from ._common import CHUNK_BYTES, alloc, check_file, iter_chunks, trim
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file
 from ._format import EventFormat
 
-__all__ = ["read_atis_bin", "FORMAT", "RECORD_BYTES", "OVERFLOW_Y", "OVERFLOW_STEP_US"]
-# Payload slices: small enough to stay in cache and to reuse freed buffers, large enough that
-# the per-slice Python overhead is negligible.
-_SLICE_BYTES = min(CHUNK_BYTES, 1 << 20)
+__all__ = ["read_atis_bin", "FORMAT", "DECODER_VERSION", "RECORD_BYTES", "OVERFLOW_Y", "OVERFLOW_STEP_US"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_atis_bin` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 20
 
 RECORD_BYTES = 5
 OVERFLOW_Y = 240
@@ -119,21 +121,21 @@ def read_atis_bin(path: str | os.PathLike[str]) -> EventArray:
             f"record is cut after {rest} byte(s) (truncated download or not an ATIS .bin file)",
             offset=nrec * RECORD_BYTES,
         )
-    out = alloc(nrec)
-    cols = (out["t"], out["x"], out["y"], out["p"])
-    n = 0
-    t_offset = 0
-    for off, buf in iter_chunks(p, 0, RECORD_BYTES, _SLICE_BYTES):
-        if off + buf.shape[0] > size:  # the file grew while being read: decode what was sized
-            buf = buf[: max(0, size - off)]
-        n, t_offset = _decode_chunk(buf, *cols, n, t_offset)
-    return trim(out, n)
+    t_offset = 0  # the time added by the overflow records seen so far
+
+    def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+        nonlocal t_offset
+        sink.n, t_offset = _decode_chunk(chunk, *sink.columns, sink.n, t_offset)
+        return chunk.shape[0]
+
+    return decode_chunks(p, 0, size, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES)
 
 
 FORMAT = EventFormat(
     name="atis_bin",
     title="ATIS 40-bit .bin (N-MNIST, N-Caltech101)",
     read=read_atis_bin,
+    version=DECODER_VERSION,
     suffixes=(".bin",),
     sniff=None,
     sensor=None,

@@ -23,7 +23,10 @@ from ._common import check_file, library_error
 from ._format import EventFormat
 from .numpy_files import columns_to_events, npz_check_members, npz_member
 
-__all__ = ["read_es_imagenet", "FORMAT"]
+__all__ = ["read_es_imagenet", "FORMAT", "DECODER_VERSION"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_es_imagenet` returns for some file (it keys cached stores)."""
 
 
 def _array(path: str, z, key: str) -> np.ndarray:
@@ -82,6 +85,7 @@ FORMAT = EventFormat(
     name="es_imagenet",
     title="ES-ImageNet .npz (pos/neg, time in ODG steps)",
     read=read_es_imagenet,
+    version=DECODER_VERSION,
     suffixes=(),
     sniff=_sniff,
 )

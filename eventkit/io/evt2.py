@@ -47,9 +47,9 @@ DecodeError (it means the data is not EVT 2.0 or is corrupt); so does a trailing
 
 Speed
 -----
-The payload is read in 1 MiB slices (at most :data:`~eventkit.io._common.CHUNK_BYTES`); one Numba loop per
-slice decodes straight into the pre-allocated output (sized as one event per word, then trimmed),
-carrying the time base across slices. Peak memory is the output plus one slice.
+The payload is decoded in :data:`CHUNK_BYTES` chunks by :func:`~eventkit.io._chunked.decode_chunks`:
+one Numba loop per chunk writes straight into the pre-allocated output (sized as one event per
+word, then trimmed), carrying the time base across chunks. Peak memory is the output plus one chunk.
 """
 
 from __future__ import annotations
@@ -62,13 +62,15 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
-from ._common import CHUNK_BYTES, alloc, check_file, iter_chunks, trim
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file
 from ._format import EventFormat
 
-__all__ = ["read_evt2", "FORMAT", "RawHeader", "read_raw_header", "parse_raw_header", "sniff_evt2"]
-# Payload slices: small enough to stay in cache and to reuse freed buffers, large enough that
-# the per-slice Python overhead is negligible.
-_SLICE_BYTES = min(CHUNK_BYTES, 1 << 20)
+__all__ = ["read_evt2", "FORMAT", "DECODER_VERSION", "RawHeader", "read_raw_header", "parse_raw_header"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_evt2` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 20
 
 WORD_BYTES = 4
 MAX_COORD = 2048  # both EVT 2.0 and EVT 3.0 carry 11-bit addresses
@@ -89,7 +91,7 @@ _GENERATION_GEOMETRY: dict[str, tuple[int, int]] = {
     "4.1": (1280, 720),
     "4.2": (1280, 720),
 }
-_HEADER_LIMIT = 1 << 20
+HEADER_LIMIT = 1 << 20
 
 
 class RawHeader:
@@ -221,14 +223,14 @@ def read_raw_header(path: str) -> RawHeader:
         data = f.read(1 << 16)
         while True:
             end, _, complete = _scan_header(data)
-            if complete or len(data) >= _HEADER_LIMIT:
+            if complete or len(data) >= HEADER_LIMIT:
                 break
             more = f.read(1 << 16)
             if not more:
                 break
             data += more
-    if not complete and len(data) >= _HEADER_LIMIT:
-        raise DecodeError(path, f"text header longer than {_HEADER_LIMIT} bytes: not a .raw recording", offset=end)
+    if not complete and len(data) >= HEADER_LIMIT:
+        raise DecodeError(path, f"text header longer than {HEADER_LIMIT} bytes: not a .raw recording", offset=end)
     return parse_raw_header(data)
 
 
@@ -279,12 +281,12 @@ def _sniff_encoding(head: bytes) -> str | None:
     return parse_raw_header(head).encoding
 
 
-def sniff_evt2(head: bytes) -> bool:
+def _sniff(head: bytes) -> bool:
     """True when ``head`` starts with a ``.raw`` header declaring EVT 2.0."""
     return _sniff_encoding(head) == "evt2"
 
 
-def raw_sensor(path: str | os.PathLike[str]) -> SensorSize | None:
+def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:
     """Sensor geometry stated (or implied by the camera plugin) in a ``.raw`` header, or None."""
     p = check_file(path)
     try:
@@ -367,34 +369,30 @@ def read_evt2(path: str | os.PathLike[str]) -> EventArray:
     """
     p = check_file(path)
     header, size, nwords = open_raw_payload(p, "evt2", "EVT 2.0", WORD_BYTES)
-    start = header.end
     width, height = header.bounds()
-    out = alloc(nwords)
-    cols = (out["t"], out["x"], out["y"], out["p"])
     state = np.zeros(3, dtype=np.int64)
-    n = 0
-    for off, buf in iter_chunks(p, start, WORD_BYTES, _SLICE_BYTES):
-        avail = min(buf.shape[0], size - off) // WORD_BYTES * WORD_BYTES  # guard a growing file
-        if avail <= 0:
-            break
-        words = buf[:avail].view("<u4")
-        n, err, i = _decode_chunk(words, *cols, n, state, width, height)
+
+    def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+        words = chunk.view("<u4")
+        sink.n, err, i = _decode_chunk(words, *sink.columns, sink.n, state, width, height)
         if err:
             w = int(words[i])
-            at = off + WORD_BYTES * int(i)
             if err == _ERR_TYPE:
                 reason = f"reserved EVT 2.0 word type 0x{w >> 28:X} (word 0x{w:08X}): corrupt data or not EVT 2.0"
             else:
                 reason = outside_sensor((w >> 11) & 0x7FF, w & 0x7FF, width, height)
-            raise DecodeError(p, reason, offset=at)
-    return trim(out, n)
+            raise DecodeError(p, reason, offset=offset + WORD_BYTES * int(i))
+        return chunk.shape[0]
+
+    return decode_chunks(p, header.end, size, step, capacity=nwords, chunk_bytes=CHUNK_BYTES, unit=WORD_BYTES)
 
 
 FORMAT = EventFormat(
     name="evt2",
     title="Prophesee EVT 2.0 (.raw)",
     read=read_evt2,
+    version=DECODER_VERSION,
     suffixes=(),
-    sniff=sniff_evt2,
-    sensor=raw_sensor,
+    sniff=_sniff,
+    sensor=_sensor,
 )

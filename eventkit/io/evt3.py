@@ -44,13 +44,12 @@ encoding raise :class:`~eventkit.errors.DecodeError` with the byte offset.
 Output size
 -----------
 The number of events is not known from the file size (a VECT_12 word carries up to 12 events).
-Each slice of the payload (1 MiB, so that it is still in cache for the second pass) is first
-counted (a table look-up per word: one event per EVT_ADDR_X word plus the set bits of every
-vector mask),
-the output grows if needed (to the count, or to an extrapolation of the events per byte seen so
-far over the whole file, whichever is larger), then the slice is decoded into it. A file of one
-slice is therefore allocated exactly; a larger one is reallocated about once or twice, and peak
-memory stays near output + one slice.
+Each :data:`CHUNK_BYTES` chunk of the payload (small, so that it is still in cache for the second
+pass) is first counted (a table look-up per word: one event per EVT_ADDR_X word plus the set bits
+of every vector mask), the output grows if needed (to the count, or to an extrapolation of the
+events per byte seen so far over the whole file, whichever is larger), then the chunk is decoded
+into it. A file of one chunk is therefore allocated exactly; a larger one is reallocated about
+once or twice, and peak memory stays near output + one chunk.
 """
 
 from __future__ import annotations
@@ -62,16 +61,21 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray
-from ._common import CHUNK_BYTES, alloc, check_file, iter_chunks, trim
+from . import evt2
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file
 from ._format import EventFormat
-from .evt2 import open_raw_payload, outside_sensor, parse_raw_header, raw_sensor
+from .evt2 import open_raw_payload, outside_sensor, parse_raw_header
 
-__all__ = ["read_evt3", "FORMAT", "sniff_evt3"]
+__all__ = ["read_evt3", "FORMAT", "DECODER_VERSION"]
 
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_evt3` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 20
 WORD_BYTES = 2
 
 
-def sniff_evt3(head: bytes) -> bool:
+def _sniff(head: bytes) -> bool:
     """True when ``head`` starts with a ``.raw`` header declaring EVT 3.0."""
     return head.startswith(b"% ") and parse_raw_header(head).encoding == "evt3"
 
@@ -86,8 +90,6 @@ def _events_per_word() -> np.ndarray:
 
 
 _EVENTS_PER_WORD = _events_per_word()
-# Slices small enough to stay in cache between the counting pass and the decoding pass.
-_SLICE_BYTES = min(CHUNK_BYTES, 1 << 20)
 
 
 @numba.njit(cache=True, nogil=True)
@@ -226,38 +228,32 @@ def read_evt3(path: str | os.PathLike[str]) -> EventArray:
     payload = size - start
     width, height = header.bounds()
     state = np.zeros(7, dtype=np.int64)
-    out = alloc(0)
-    n = 0
-    for off, buf in iter_chunks(p, start, WORD_BYTES, _SLICE_BYTES):
-        avail = min(buf.shape[0], size - off) // WORD_BYTES * WORD_BYTES  # guard a growing file
-        if avail <= 0:
-            break
-        words = buf[:avail].view("<u2")
-        need = n + int(_count_chunk(words, _EVENTS_PER_WORD))
-        if need > out.shape[0]:
-            done = off + avail - start
-            guess = int(need * (payload / done) * 1.02) + 16 if done < payload else need
-            grown = alloc(max(need, guess, out.shape[0] + out.shape[0] // 2))
-            grown[:n] = out[:n]
-            out = grown
-        cols = (out["t"], out["x"], out["y"], out["p"])
-        n, err, i, badx = _decode_chunk(words, *cols, n, state, width, height)
+
+    def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+        words = chunk.view("<u2")
+        need = sink.n + int(_count_chunk(words, _EVENTS_PER_WORD))
+        done = offset + chunk.shape[0] - start
+        # extrapolate the events per byte seen so far, so that a large file grows once or twice
+        sink.reserve(need, int(need * (payload / done) * 1.02) + 16 if done < payload else need)
+        sink.n, err, i, badx = _decode_chunk(words, *sink.columns, sink.n, state, width, height)
         if err:
             w = int(words[i])
-            at = off + WORD_BYTES * int(i)
             if err == 1:
                 reason = f"reserved EVT 3.0 word type 0x{w >> 12:X} (word 0x{w:04X}): corrupt data or not EVT 3.0"
             else:
                 reason = outside_sensor(int(badx), int(state[4]), width, height)
-            raise DecodeError(p, reason, offset=at)
-    return trim(out, n)
+            raise DecodeError(p, reason, offset=offset + WORD_BYTES * int(i))
+        return chunk.shape[0]
+
+    return decode_chunks(p, start, size, step, capacity=0, chunk_bytes=CHUNK_BYTES, unit=WORD_BYTES)
 
 
 FORMAT = EventFormat(
     name="evt3",
     title="Prophesee EVT 3.0 (.raw)",
     read=read_evt3,
+    version=DECODER_VERSION,
     suffixes=(),
-    sniff=sniff_evt3,
-    sensor=raw_sensor,
+    sniff=_sniff,
+    sensor=evt2.FORMAT.sensor,  # the same .raw header
 )

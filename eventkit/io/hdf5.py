@@ -54,6 +54,7 @@ from ._format import EventFormat
 from .numpy_files import _ALIAS_TO_FIELD, columns_to_events, match_fields, structured_to_events
 
 __all__ = [
+    "DECODER_VERSION",
     "FORMAT",
     "SHD_SENSOR",
     "SampleSelectionError",
@@ -66,7 +67,9 @@ __all__ = [
 
 SHD_SENSOR = SensorSize(700, 1, 1)
 _MAGIC = b"\x89HDF\r\n\x1a\n"
-_BLOCK = 256  # SHD samples read per h5py call when iterating
+CHUNK_SAMPLES = 256  # SHD samples read per h5py call when iterating
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_hdf5` returns for some file (it keys cached stores)."""
 
 
 def check_self_contained(path: str, f: Any) -> None:
@@ -305,8 +308,8 @@ def iter_hdf5_samples(path: str | os.PathLike[str]) -> Iterator[tuple[EventArray
             return
         times, units, n = _shd_datasets(p, f)
         labels = _shd_labels(p, f, n)
-        for start in range(0, n, _BLOCK):
-            stop = min(n, start + _BLOCK)
+        for start in range(0, n, CHUNK_SAMPLES):
+            stop = min(n, start + CHUNK_SAMPLES)
             tb, ub = times[start:stop], units[start:stop]
             for k in range(stop - start):
                 i = start + k
@@ -376,6 +379,7 @@ FORMAT = EventFormat(
     name="hdf5",
     title="HDF5 events (SHD/SSC spikes, generic events group)",
     read=read_hdf5,
+    version=DECODER_VERSION,
     suffixes=(".h5", ".hdf5"),
     sniff=_sniff,
     sensor=_sensor,

@@ -43,7 +43,10 @@ from ._common import check_declared, check_file, check_sensor
 from ._format import EventFormat
 from .numpy_files import _ALIAS_TO_FIELD, columns_to_events, match_fields
 
-__all__ = ["FORMAT", "read_matlab"]
+__all__ = ["FORMAT", "DECODER_VERSION", "read_matlab"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_matlab` returns for some file (it keys cached stores)."""
 
 STMNIST_TAXELS = 100
 STMNIST_SENSOR = SensorSize(10, 10, 2)
@@ -234,6 +237,7 @@ FORMAT = EventFormat(
     name="mat",
     title="MATLAB .mat (ASL-DVS, ST-MNIST)",
     read=read_matlab,
+    version=DECODER_VERSION,
     suffixes=(".mat",),
     sniff=_sniff,
     sensor=_sensor,

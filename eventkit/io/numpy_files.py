@@ -54,6 +54,7 @@ from ._common import check_declared, check_file, library_error
 from ._format import EventFormat
 
 __all__ = [
+    "DECODER_VERSION",
     "FIELD_ALIASES",
     "NPY_FORMAT",
     "NPZ_FORMAT",
@@ -76,8 +77,11 @@ FIELD_ALIASES: dict[str, tuple[str, ...]] = {
 
 _ALIAS_TO_FIELD = {alias: field for field, names in FIELD_ALIASES.items() for alias in names}
 
-# Columns are converted in slices of this many values so temporaries stay small on huge files.
-_CHUNK = 1 << 22
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_npy` or :func:`read_npz` returns for some file (it keys
+cached stores)."""
+# Columns are converted in chunks of this many events so temporaries stay small on huge files.
+CHUNK_EVENTS = 1 << 22
 
 _INT64_MAX = np.iinfo(np.int64).max
 _UINT16_MAX = np.iinfo(np.uint16).max
@@ -217,8 +221,8 @@ def _polarity_mode(path: str, src: str, col: Any, n: int) -> bool:
     if n == 0:
         return False
     lo = hi = None
-    for start in range(0, n, _CHUNK):
-        block = np.asarray(col[start : start + _CHUNK])
+    for start in range(0, n, CHUNK_EVENTS):
+        block = np.asarray(col[start : start + CHUNK_EVENTS])
         _check_numeric(path, "p", src, block, start)
         if block.dtype.kind == "b":
             return False
@@ -282,8 +286,8 @@ def columns_to_events(path: str, columns: Mapping[str, Any], sources: Mapping[st
     out = np.empty(n, dtype=EVENT_DTYPE)
     for field in "txyp":
         col, src, dest = columns[field], sources[field], out[field]
-        for start in range(0, n, _CHUNK):
-            block = np.asarray(col[start : start + _CHUNK])
+        for start in range(0, n, CHUNK_EVENTS):
+            block = np.asarray(col[start : start + CHUNK_EVENTS])
             dest[start : start + block.shape[0]] = _convert_block(path, field, src, block, start, signed_p)
     return out
 
@@ -579,6 +583,7 @@ NPY_FORMAT = EventFormat(
     name="npy",
     title="NumPy .npy (structured events)",
     read=read_npy,
+    version=DECODER_VERSION,
     suffixes=(".npy",),
     sniff=_sniff_npy,
 )
@@ -586,6 +591,7 @@ NPZ_FORMAT = EventFormat(
     name="npz",
     title="NumPy .npz (t, x, y, p arrays)",
     read=read_npz,
+    version=DECODER_VERSION,
     suffixes=(".npz",),
     sniff=_sniff_npz,
 )

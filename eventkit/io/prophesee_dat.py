@@ -48,8 +48,9 @@ or size, and out-of-sensor events raise DecodeError with the byte offset.
 Speed
 -----
 The record count is known from the file size, so the output is allocated once; the payload is
-read in 1 MiB slices, each decoded by one Numba loop straight into the output columns (carrying
-the wrap state across slices). Peak memory is the output plus one slice.
+decoded in :data:`CHUNK_BYTES` chunks by :func:`~eventkit.io._chunked.decode_chunks`, each by one
+Numba loop straight into the output columns (carrying the wrap state across chunks). Peak memory
+is the output plus one chunk.
 """
 
 from __future__ import annotations
@@ -62,13 +63,15 @@ import numpy as np
 
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
-from ._common import CHUNK_BYTES, alloc, check_file, header_end, iter_chunks, trim
+from ._chunked import EventSink, decode_chunks
+from ._common import check_file, header_end
 from ._format import EventFormat
 
-__all__ = ["read_prophesee_dat", "FORMAT", "DatHeader", "read_dat_header", "sniff_dat"]
-# Payload slices: small enough to stay in cache and to reuse freed buffers, large enough that
-# the per-slice Python overhead is negligible.
-_SLICE_BYTES = min(CHUNK_BYTES, 1 << 20)
+__all__ = ["read_prophesee_dat", "FORMAT", "DECODER_VERSION", "DatHeader", "read_dat_header"]
+
+DECODER_VERSION = 1
+"""Bump when a fix changes what :func:`read_prophesee_dat` returns for some file (it keys cached stores)."""
+CHUNK_BYTES = 1 << 20
 
 RECORD_BYTES = 8
 CD_TYPES = (0x00, 0x0C)  # Event2D, EventCD
@@ -158,7 +161,7 @@ def _looks_like_raw(lines: list[bytes]) -> bool:
     return False
 
 
-def sniff_dat(head: bytes) -> bool:
+def _sniff(head: bytes) -> bool:
     """True when ``head`` starts with a ``%`` header that is not an EVT ``.raw`` header and is followed
     by a plausible type/size byte pair (size 8), or when the header fills all of ``head``."""
     if not head.startswith(b"%"):
@@ -180,7 +183,7 @@ def sniff_dat(head: bytes) -> bool:
     return head[pos + 1] == RECORD_BYTES
 
 
-def dat_sensor(path: str | os.PathLike[str]) -> SensorSize | None:
+def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:
     """Sensor geometry from the ``Width``/``Height`` header lines, or None."""
     p = check_file(path)
     try:
@@ -269,32 +272,30 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> EventArray:
             offset=hdr.start + nrec * RECORD_BYTES,
         )
     width, height = (hdr.sensor.width, hdr.sensor.height) if hdr.sensor is not None else (_NO_LIMIT, _NO_LIMIT)
-    out = alloc(nrec)
-    cols = (out["t"], out["x"], out["y"], out["p"])
     state = np.array([-1, 0], dtype=np.int64)
-    n = 0
-    for off, buf in iter_chunks(p, hdr.start, RECORD_BYTES, _SLICE_BYTES):
-        avail = min(buf.shape[0], size - off) // RECORD_BYTES * RECORD_BYTES  # guard a growing file
-        if avail <= 0:
-            break
-        words = buf[:avail].view("<u4")
-        n, bad = _decode_chunk(words, *cols, n, state, hdr.legacy, width, height)
+
+    def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
+        words = chunk.view("<u4")
+        sink.n, bad = _decode_chunk(words, *sink.columns, sink.n, state, hdr.legacy, width, height)
         if bad >= 0:
             a = int(words[2 * bad + 1])
             xx, yy = ((a & 0x1FF), (a >> 9) & 0xFF) if hdr.legacy else ((a & 0x3FFF), (a >> 14) & 0x3FFF)
             raise DecodeError(
                 p,
                 f"event at x={xx}, y={yy} lies outside the {width}x{height} sensor the header declares: corrupt data",
-                offset=off + RECORD_BYTES * int(bad),
+                offset=offset + RECORD_BYTES * int(bad),
             )
-    return trim(out, n)
+        return chunk.shape[0]
+
+    return decode_chunks(p, hdr.start, size, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES)
 
 
 FORMAT = EventFormat(
     name="prophesee_dat",
     title="Prophesee .dat",
     read=read_prophesee_dat,
+    version=DECODER_VERSION,
     suffixes=(".dat",),
-    sniff=sniff_dat,
-    sensor=dat_sensor,
+    sniff=_sniff,
+    sensor=_sensor,
 )

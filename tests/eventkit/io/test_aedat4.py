@@ -21,7 +21,7 @@ import zstandard
 import eventkit
 from eventkit.errors import DecodeError
 from eventkit.io import FORMATS, guess_format
-from eventkit.io.aedat4 import aedat4_sensor, aedat4_streams, read_aedat4
+from eventkit.io.aedat4 import aedat4_streams, read_aedat4
 from tests.conftest import txyp_digest
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden"
@@ -270,7 +270,7 @@ def test_registry_sniff_and_sensor(tmp_path: Path) -> None:
     fmt = FORMATS["aedat4"]
     assert fmt.title == "AEDAT 4.0 (DV)" and ".aedat4" in fmt.suffixes
     assert fmt.sensor(path) == eventkit.SensorSize(64, 48, 2)
-    assert aedat4_sensor(path) == (64, 48, 2)
+    assert FORMATS["aedat4"].sensor(path) == (64, 48, 2)
     assert {k: s.type for k, s in aedat4_streams(path).items()} == {0: "EVTS", 1: "IMUS", 2: "TRIG"}
     assert not fmt.sniff(b"#!AER-DAT3.1\r\n")
 
@@ -283,7 +283,7 @@ def test_lowest_id_events_stream_and_explicit_stream(tmp_path: Path) -> None:
     path = write(tmp_path, aedat4_bytes(packets, streams, ZSTD))
     assert same(read_aedat4(path), a)
     assert same(read_aedat4(path, stream=5), b)
-    assert aedat4_sensor(path) == (32, 32, 2)
+    assert FORMATS["aedat4"].sensor(path) == (32, 32, 2)
     with pytest.raises(ValueError, match="not an events stream"):
         read_aedat4(path, stream=4)
 
@@ -335,7 +335,7 @@ def test_dv_processing_goldens(name: str) -> None:
     assert [[int(v) for v in e] for e in ev[-3:].tolist()] == exp["last_3_events_txyp"]
     assert txyp_digest(ev) == exp["sha256_txyp_int64"]
     w, h = exp["sensor_size_wh"]
-    assert aedat4_sensor(path) == (w, h, 2)
+    assert FORMATS["aedat4"].sensor(path) == (w, h, 2)
     eventkit.validate_events(ev, (w, h, 2))
 
 
@@ -540,7 +540,7 @@ def test_header_corruption(tmp_path: Path) -> None:
     struct.pack_into("<I", data, 18, 1 << 20)  # IOHeader root offset
     expect_decode_error(tmp_path, bytes(data), "IOHeader")
     with pytest.raises(DecodeError):
-        aedat4_sensor(write(tmp_path, header_variant(compression=9), "hdr.aedat4"))
+        FORMATS["aedat4"].sensor(write(tmp_path, header_variant(compression=9), "hdr.aedat4"))
 
 
 @pytest.mark.parametrize("compression", [NONE, LZ4, ZSTD])

@@ -58,7 +58,7 @@ def test_overflow_state_carries_across_slices(tmp_path, monkeypatch):
         recs.append((x, y, p, t))
         expect.append([t + offset, x, y, p])
     path = write(tmp_path, pack(recs))
-    monkeypatch.setattr(atis_bin, "_SLICE_BYTES", 5 * 7 + 3)  # slices end mid-stream, not mid-record
+    monkeypatch.setattr(atis_bin, "CHUNK_BYTES", 5 * 7 + 3)  # chunks end mid-stream, not mid-record
     assert cols(read_atis_bin(path)) == expect
 
 

@@ -16,7 +16,7 @@ import pytest
 import eventkit
 from eventkit.errors import DecodeError
 from eventkit.io import evt2
-from eventkit.io.evt2 import read_evt2, sniff_evt2
+from eventkit.io.evt2 import read_evt2
 from tests.conftest import txyp_digest
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "prophesee_expelliarmus.json"
@@ -71,7 +71,7 @@ def test_state_carries_across_slices(tmp_path, monkeypatch):
             ws.append(cd(p, lo, x, y))
             expect.append([(high << 6) | lo, x, y, p])
     path = write(tmp_path, HDR + words(*ws))
-    monkeypatch.setattr(evt2, "_SLICE_BYTES", 4 * 3)
+    monkeypatch.setattr(evt2, "CHUNK_BYTES", 4 * 3)
     assert rows(read_evt2(path)) == expect
 
 
@@ -128,11 +128,11 @@ def test_sensor_from_header(tmp_path, head, size):
 
 
 def test_sniff_decides_by_header_not_suffix(tmp_path):
-    assert sniff_evt2(b"% evt 2.0\n" + b"\x00" * 8)
-    assert sniff_evt2(b"% format EVT2;height=480;width=640\n")
-    assert not sniff_evt2(b"% evt 3.0\n")
-    assert not sniff_evt2(b"% evt 2.1\n")
-    assert not sniff_evt2(b"% Version 2\n\x00\x08")
+    assert evt2.FORMAT.sniff(b"% evt 2.0\n" + b"\x00" * 8)
+    assert evt2.FORMAT.sniff(b"% format EVT2;height=480;width=640\n")
+    assert not evt2.FORMAT.sniff(b"% evt 3.0\n")
+    assert not evt2.FORMAT.sniff(b"% evt 2.1\n")
+    assert not evt2.FORMAT.sniff(b"% Version 2\n\x00\x08")
     assert evt2.FORMAT.suffixes == ()
     path = write(tmp_path, HDR + words(th(1), cd(1, 1, 1, 1)), "rec.anything")
     assert eventkit.guess_format(path) == "evt2"

@@ -18,7 +18,7 @@ import pytest
 import eventkit
 from eventkit.errors import DecodeError
 from eventkit.io import evt3
-from eventkit.io.evt3 import read_evt3, sniff_evt3
+from eventkit.io.evt3 import read_evt3
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "prophesee_expelliarmus.json"
 HDR = b"% evt 3.0\n% format EVT3;height=720;width=1280\n% end\n"
@@ -150,7 +150,7 @@ def test_state_carries_across_slices_and_output_grows(tmp_path, monkeypatch):
     ws = [t_high(0)] + ws
     path = write(tmp_path, HDR + words(*ws))
     whole = read_evt3(path)
-    monkeypatch.setattr(evt3, "_SLICE_BYTES", 2 * 5)
+    monkeypatch.setattr(evt3, "CHUNK_BYTES", 2 * 5)
     sliced = read_evt3(path)
     assert np.array_equal(whole, sliced)
     assert whole["t"].tolist() == literal_t(ws)
@@ -201,10 +201,10 @@ def test_data_starting_with_percent_space_after_end_line(tmp_path):
 
 
 def test_sniff_and_sensor(tmp_path):
-    assert sniff_evt3(HDR)
-    assert sniff_evt3(b"% evt 3.0 \n")
-    assert not sniff_evt3(b"% evt 2.0\n")
-    assert not sniff_evt3(b"\x00\x80")
+    assert evt3.FORMAT.sniff(HDR)
+    assert evt3.FORMAT.sniff(b"% evt 3.0 \n")
+    assert not evt3.FORMAT.sniff(b"% evt 2.0\n")
+    assert not evt3.FORMAT.sniff(b"\x00\x80")
     path = write(tmp_path, HDR + words(t_high(1)), "rec.bin")
     assert eventkit.guess_format(path) == "evt3"
     assert evt3.FORMAT.sensor(path) == eventkit.SensorSize(1280, 720, 2)

@@ -68,7 +68,7 @@ def test_shd_multi_sample(tmp_path) -> None:
 def test_shd_iteration_crosses_read_blocks(tmp_path, monkeypatch) -> None:
     from eventkit.io import hdf5
 
-    monkeypatch.setattr(hdf5, "_BLOCK", 2)
+    monkeypatch.setattr(hdf5, "CHUNK_SAMPLES", 2)
     samples = _shd_samples(7, seed=2)
     _write_shd(tmp_path / "b.h5", samples, labels=range(7))
     got = list(iter_hdf5_samples(tmp_path / "b.h5"))
@@ -176,7 +176,7 @@ def test_generic_events_group(tmp_path) -> None:
 def test_generic_chunked_reads(tmp_path, monkeypatch) -> None:
     from eventkit.io import numpy_files
 
-    monkeypatch.setattr(numpy_files, "_CHUNK", 3)
+    monkeypatch.setattr(numpy_files, "CHUNK_EVENTS", 3)
     n = 11
     with h5py.File(tmp_path / "c.h5", "w") as f:
         f["events/t"] = np.arange(n)

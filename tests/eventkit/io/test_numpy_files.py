@@ -94,7 +94,7 @@ def test_npy_chunked_conversion(tmp_path, monkeypatch) -> None:
     """Columns are converted slice by slice; errors report the global event index."""
     from eventkit.io import numpy_files
 
-    monkeypatch.setattr(numpy_files, "_CHUNK", 3)
+    monkeypatch.setattr(numpy_files, "CHUNK_EVENTS", 3)
     n = 10
     arr = np.zeros(n, dtype=[("t", "<i8"), ("x", "<i2"), ("y", "<i2"), ("p", "i1")])
     arr["t"] = np.arange(n)

@@ -17,7 +17,7 @@ import pytest
 import eventkit
 from eventkit.errors import DecodeError
 from eventkit.io import prophesee_dat
-from eventkit.io.prophesee_dat import read_prophesee_dat, sniff_dat
+from eventkit.io.prophesee_dat import read_prophesee_dat
 from tests.conftest import txyp_digest
 
 GOLDEN = Path(__file__).resolve().parents[2] / "golden" / "prophesee_expelliarmus.json"
@@ -110,7 +110,7 @@ def test_state_carries_across_slices(tmp_path, monkeypatch):
         np.sort(rng.integers(0, 1 << 32, 300)), rng.integers(0, 304, 300), rng.integers(0, 240, 300), rng.integers(0, 2, 300))]
     recs += [(3, 1, 1, 1)]  # a wrap in a late slice
     path = write(tmp_path, V2 + b"\x00\x08" + event2d(recs))
-    monkeypatch.setattr(prophesee_dat, "_SLICE_BYTES", 8 * 5)
+    monkeypatch.setattr(prophesee_dat, "CHUNK_BYTES", 8 * 5)
     ev = read_prophesee_dat(path)
     assert rows(ev[:-1]) == [list(r) for r in recs[:-1]]
     assert int(ev["t"][-1]) == (1 << 32) + 3
@@ -145,10 +145,10 @@ def test_unsupported_type_or_size_raises(tmp_path):
 
 def test_sniff_and_registry(tmp_path):
     data = V2 + b"\x00\x08" + event2d(RECS)
-    assert sniff_dat(data)
-    assert not sniff_dat(header("evt 2.0") + b"\x00" * 8)
-    assert not sniff_dat(header("format EVT3;height=720;width=1280") + b"\x00" * 8)
-    assert not sniff_dat(b"#!AER-DAT2.0\r\n")
+    assert prophesee_dat.FORMAT.sniff(data)
+    assert not prophesee_dat.FORMAT.sniff(header("evt 2.0") + b"\x00" * 8)
+    assert not prophesee_dat.FORMAT.sniff(header("format EVT3;height=720;width=1280") + b"\x00" * 8)
+    assert not prophesee_dat.FORMAT.sniff(b"#!AER-DAT2.0\r\n")
     path = write(tmp_path, data, "noext")
     assert eventkit.guess_format(path) == "prophesee_dat"
     assert rows(eventkit.read_events(path)) == [list(r) for r in RECS]
