@@ -47,10 +47,17 @@ def key_inputs(
     dtype: str,
     sensor: tuple[int, int, int],
     format_version: int,
+    targets: str | None = None,
 ) -> dict[str, Any]:
-    """Collect the inputs of :func:`cache_key` into the plain dict that is hashed (and stored)."""
+    """Collect the inputs of :func:`cache_key` into the plain dict that is hashed (and stored).
+
+    ``targets="mask"`` marks a segmentation store (per-sample masks); None leaves the key of a
+    classification store as it always was.
+    """
+    extra = {} if targets is None else {"targets": str(targets)}
     return _plain(
         {
+            **extra,
             "kind": kind,
             "dataset": dataset,
             "manifest_version": manifest_version,

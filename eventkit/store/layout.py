@@ -14,6 +14,8 @@ One Zarr v3 group per conversion, named from its parameters by :func:`store_name
         lengths     [N] int64, fill 0    chunk (S,): valid frames; mask = arange(T_max) < length
         sample_ids  [N] string (Zarr v3 ``string``, vlen-utf8), fill ""   chunk (S,)
         done        [N] uint8, fill 0    chunk (S,): 1 once the sample is fully written
+        mask        [N, H, W] uint8, fill 0   segmentation stores only (root attr ``masks: true``):
+                    class index per pixel, 255 = ignore; chunked and sharded like ``frames``
     <name>.zarr.lock                 beside the store while a writer holds it (JSON: pid, host)
 
 Sample ``i`` of a split lives in shard ``i // S`` of ``frames`` and in chunk ``i // S`` of the four
@@ -36,6 +38,8 @@ compressor         the inner-chunk codec (JSON of its Zarr config)
 key_inputs         the dict that was hashed; ``cache_key``: its sha256 (:mod:`.cache_key`)
 created            ISO-8601 time of creation; ``finalized`` once complete
 complete           ``false`` until every sample of every split has ``done == 1``, set last
+masks              ``true`` in a segmentation store (absent otherwise); the cache key then
+                   holds ``targets: "mask"``
 chunks_stored      ``"all"``: every chunk was written, all-zero ones included, so a missing
                    chunk or shard file is damage (stores without it leave zero chunks out)
 =================  ==============================================================
@@ -169,7 +173,9 @@ def store_name(params: Mapping[str, Any], kind: str = "frames") -> str:
 
 def lock_path(path: str | os.PathLike[str]) -> Path:
     """The writer lock file of a store: beside it, so the store's own content stays clean."""
-    p = Path(path)
+    from ._remote import location
+
+    p = location(path)
     return p.with_name(p.name + ".lock")
 
 
@@ -184,12 +190,14 @@ def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any] | None:
     StoreCorruptError
         If ``zarr.json`` exists but is not a JSON object (a damaged store).
     """
+    from ._remote import location
     from .integrity import load_json
 
-    meta = Path(path) / "zarr.json"
+    p = location(path)  # a local folder, or a store on an object store (s3://...)
+    meta = p / "zarr.json"
     if not meta.exists():
         return None
-    doc = load_json(Path(path), meta)
+    doc = load_json(p, meta)
     if doc.get("node_type") != "group":
         return None
     attrs = doc.get("attributes", {})
@@ -197,7 +205,13 @@ def read_root_attrs(path: str | os.PathLike[str]) -> dict[str, Any] | None:
 
 
 def remove_partial_files(path: str | os.PathLike[str]) -> int:
-    """Delete ``*.partial`` files that a killed writer left under ``path``; return how many."""
+    """Delete ``*.partial`` files that a killed writer left under ``path``; return how many.
+
+    Object stores have none: an object appears whole or not at all."""
+    from ._remote import RemotePath
+
+    if isinstance(path, RemotePath):
+        return 0
     n = 0
     for root, _dirs, files in os.walk(path):
         for name in files:

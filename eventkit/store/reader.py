@@ -19,6 +19,7 @@ import zarr
 from ..events import SensorSize
 from ._common import open_root
 from ._fastread import ShardReader
+from ._remote import location
 from .errors import IncompleteStoreError, StoreCorruptError
 from .integrity import (
     DAMAGE_ERRORS,
@@ -83,7 +84,7 @@ class FrameStore(Mapping[str, "FrameSplit"]):
     """A read-only frame store: a mapping from split name to :class:`FrameSplit`."""
 
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
-        self.path = Path(path)
+        self.path = location(path)  # a local folder (fast read path) or an object-store URL
         self._options = options
         self._group, self.attrs = open_checked(self.path, "frames", open_root, options)
         self._splits: dict[str, FrameSplit] = {}
@@ -106,6 +107,11 @@ class FrameStore(Mapping[str, "FrameSplit"]):
     @property
     def dtype(self) -> np.dtype:
         return np.dtype(self.attrs["dtype"])
+
+    @property
+    def has_masks(self) -> bool:
+        """A segmentation store: every sample has a target mask (``split.read_mask(i)``)."""
+        return bool(self.attrs.get("masks"))
 
     @property
     def t_max(self) -> int:
@@ -161,6 +167,9 @@ class FrameSplit:
         ``[N]`` strings.
     done : numpy.ndarray
         ``[N]`` bool: the sample is completely written.
+    masks : zarr.Array or None
+        ``[N, H, W]`` uint8 target masks of a segmentation store (255 = ignore), lazy; None otherwise.
+        Read one with :meth:`read_mask` (verified); :meth:`mask` is the padding mask of the frames.
     """
 
     def __init__(
@@ -189,6 +198,15 @@ class FrameSplit:
         if all_stored and root is not None and self._fast is None:  # eventkit writes only the layout it reads
             file = self._path / name / "frames" / "zarr.json"
             raise corrupt(self._path, name, None, "the frames array's codecs are not the ones eventkit writes", file)
+        self.masks: zarr.Array | None = None
+        self._fast_mask: ShardReader | None = None
+        if attrs.get("masks"):
+            try:
+                self.masks = group["mask"]
+            except KeyError:
+                raise corrupt(self._path, name, None, "the mask array of a segmentation store is missing") from None
+            if root is not None:
+                self._fast_mask = ShardReader.for_array(Path(root) / group.path / "mask", all_stored)
         s = int(attrs.get("samples_per_shard") or self.frames.chunks[0])
 
         def read(k: str) -> np.ndarray:
@@ -196,7 +214,7 @@ class FrameSplit:
                 lo, hi, f"{k} {problem}", str(chunk_file(self._path, name, k, lo // s))))  # fmt: skip
 
         self.done = read("done").astype(bool)  # a missing chunk reads 0: damage only in a complete store
-        if all_stored and root is not None:  # a deleted chunk file of a written sample reads as fill
+        if all_stored:  # a deleted chunk file of a written sample reads as fill
             for k in ("labels", "lengths", "sample_ids"):
                 for c in missing_chunks(self._path, name, k, len(self), s):
                     if self.done[c * s : c * s + s].any():
@@ -226,9 +244,11 @@ class FrameSplit:
         return FrameSample(self._read(i), int(self.labels[i]), int(self.lengths[i]), str(self.sample_ids[i]))
 
     def verify_sample(self, index: int) -> tuple[str, str] | None:
-        """Decode sample ``index``'s frames; ``(problem, file)`` if damaged, else None."""
+        """Decode sample ``index``'s frames (and mask); ``(problem, file)`` if damaged, else None."""
         try:
             self._read(int(index))
+            if self.masks is not None:
+                self._read_mask(int(index))
         except _SampleDamage as exc:
             return exc.problem, exc.file
         return None
@@ -248,6 +268,30 @@ class FrameSplit:
             return frames
         out[...] = frames
         return out
+
+    def read_mask(self, index: int) -> np.ndarray:
+        """The target mask ``[H, W]`` uint8 of sample ``index`` (255 = ignore), verified.
+
+        Raises
+        ------
+        KeyError
+            The store holds no masks (not a segmentation store).
+        """
+        if self.masks is None:
+            raise KeyError(f"{self._path}: not a segmentation store (no masks); split {self.name!r}")
+        return self._read_mask(self._index(index))
+
+    def _read_mask(self, i: int) -> np.ndarray:
+        try:
+            if self._fast_mask is not None:
+                return self._fast_mask.read(i)
+            assert self.masks is not None
+            return np.asarray(self.masks[i])
+        except ChunkDamage as exc:
+            raise _SampleDamage.of(self._path, self.name, i, exc.problem, exc.file) from None
+        except DAMAGE_ERRORS as exc:
+            file = str(self._path / self.name / "mask")
+            raise _SampleDamage.of(self._path, self.name, i, f"mask cannot decode ({type(exc).__name__}: {exc})", file) from None
 
     def read_into(self, index: int, out: np.ndarray) -> tuple[int, int]:
         """Decode sample ``index``'s frames into ``out`` (C-contiguous ``[t_max, P, H, W]`` of the stored

@@ -25,6 +25,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from ..events import SensorSize
 from ._common import LockedWriter, prepare_root, require_array
 from ._lock import WriterLock
+from ._remote import location, zarr_store
 from .cache_key import key_inputs
 from .errors import StoreMismatchError, StoreNotFoundError
 from .layout import FORMAT_VERSION, choose_samples_per_shard, default_compressor, lock_path, read_root_attrs
@@ -41,11 +42,15 @@ SMALL_CODEC = ZstdCodec(level=0, checksum=True)
 
 
 class SampleRecord(NamedTuple):
-    """One sample to write: frames ``[T, P, H, W]`` with ``T <= t_max``, its label and id."""
+    """One sample to write: frames ``[T, P, H, W]`` with ``T <= t_max``, its label and id.
+
+    ``mask``: the ``[H, W]`` uint8 target mask of a segmentation store (``create_store(masks=True)``).
+    """
 
     frames: np.ndarray
     label: int
     sample_id: str
+    mask: np.ndarray | None = None
 
 
 def create_store(
@@ -64,6 +69,7 @@ def create_store(
     compressor: BytesBytesCodec | None = None,
     lock: bool = True,
     overwrite: bool = False,
+    masks: bool = False,
 ) -> StoreWriter:
     """Create a frame store, or resume the one at ``path`` if it has the same cache key.
 
@@ -94,6 +100,9 @@ def create_store(
         coordinator started use :func:`open_store_writer` with ``lock=False``.
     overwrite
         Delete whatever is at ``path`` first.
+    masks
+        A segmentation store: every sample also holds a target mask ``[H, W]`` uint8 (class index
+        per pixel, 255 = ignore) in ``<split>/mask``; part of the cache key.
 
     Returns
     -------
@@ -107,7 +116,7 @@ def create_store(
     StoreLockedError
         If another live writer holds the store.
     """
-    path = Path(path)
+    path = location(path)  # a local folder or an object-store URL (s3://...)
     sensor = SensorSize.of(sensor)
     dtype = np.dtype(dtype)
     if t_max <= 0 or not splits or any(int(n) < 0 for n in splits.values()):
@@ -126,6 +135,7 @@ def create_store(
         dtype=dtype.str,
         sensor=tuple(sensor),
         format_version=FORMAT_VERSION,
+        targets="mask" if masks else None,
     )
     layout = {
         "dataset": dataset,
@@ -140,6 +150,7 @@ def create_store(
         "samples_per_shard": int(samples_per_shard),
         "compressor": compressor.to_dict(),
         "chunks_stored": "all",  # zero chunks too: a missing chunk file is then damage (layout.py)
+        **({"masks": True} if masks else {}),
     }
     held = _lock(path, lock)
     try:
@@ -158,6 +169,12 @@ def create_store(
             require_array(g, "lengths", shape=(n,), dtype="int64", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
             require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="", compressors=SMALL_CODEC)
             require_array(g, "done", shape=(n,), dtype="uint8", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
+            if masks:  # laid out like frames (one sample per chunk, S per shard): the fast reader takes it
+                hw = (sensor.height, sensor.width)
+                require_array(
+                    g, "mask", shape=(n, *hw), dtype="uint8", chunks=(1, *hw), shards=(s, *hw),
+                    compressors=(compressor, Crc32cCodec()), fill_value=0, dimension_names=("sample", "y", "x"),
+                )  # fmt: skip
         return StoreWriter(path, root, held)
     except BaseException:
         if held is not None:
@@ -180,7 +197,7 @@ def open_store_writer(
         Take the writer lock. Workers of a coordinator that holds it pass False and must keep to
         the one-writer-per-shard rule.
     """
-    path = Path(path)
+    path = location(path)
     attrs = read_root_attrs(path)
     if attrs is None or attrs.get("eventkit_store") != "frames":
         raise StoreNotFoundError(f"{path}: holds no eventkit frame store; create it with create_store")
@@ -188,7 +205,7 @@ def open_store_writer(
         raise StoreMismatchError(f"{path}: cache key {attrs.get('cache_key')} does not match {expect_key}")
     held = _lock(path, lock)
     try:
-        return StoreWriter(path, zarr.open_group(path, mode="r+", zarr_format=3), held)
+        return StoreWriter(path, zarr.open_group(zarr_store(path, read_only=False), mode="r+", zarr_format=3), held)
     except BaseException:
         if held is not None:
             held.release()
@@ -223,8 +240,9 @@ class StoreWriter(LockedWriter):
         w, h, p = attrs["sensor"]
         self.frame_shape = (p, h, w)
         self.cache_key: str = attrs["cache_key"]
-        self._arrays = {s: {k: root[f"{s}/{k}"].with_config(STORE_EVERY_CHUNK)
-                            for k in ("frames", "labels", "lengths", "sample_ids", "done")}
+        self.masks: bool = bool(attrs.get("masks"))
+        names = ("frames", "labels", "lengths", "sample_ids", "done") + (("mask",) if self.masks else ())
+        self._arrays = {s: {k: root[f"{s}/{k}"].with_config(STORE_EVERY_CHUNK) for k in names}
                         for s in attrs["splits"]}  # fmt: skip
         self._done = {s: a["done"][:].astype(bool) for s, a in self._arrays.items()}
 
@@ -254,8 +272,10 @@ class StoreWriter(LockedWriter):
         return np.unique(self.missing(split) // self.samples_per_shard)
 
     # -- writes ------------------------------------------------------------------------------
-    def write_sample(self, split: str, index: int, frames: np.ndarray, label: int, sample_id: str) -> None:
-        """Write one sample (idempotent; replaces it if already written).
+    def write_sample(
+        self, split: str, index: int, frames: np.ndarray, label: int, sample_id: str, mask: np.ndarray | None = None
+    ) -> None:
+        """Write one sample (idempotent; replaces it if already written); ``mask`` in a segmentation store.
 
         Rewrites the shard file holding it, so give each worker whole shards (one writer per
         shard) and prefer :meth:`write_shard` for bulk conversion.
@@ -265,10 +285,13 @@ class StoreWriter(LockedWriter):
         if not 0 <= index < n:
             raise IndexError(f"sample index {index} out of range for split {split!r} of {n} samples")
         padded, length = self._pad(frames)
+        m = self._mask(mask)
         if self._done[split][index]:  # a crash mid-replace must not leave an old-and-new mix marked done
             a["done"][index] = 0
             self._done[split][index] = False
         a["frames"][index] = padded
+        if m is not None:
+            a["mask"][index] = m
         a["labels"][index] = int(label)
         a["lengths"][index] = length
         a["sample_ids"][index] = str(sample_id)
@@ -283,7 +306,8 @@ class StoreWriter(LockedWriter):
         split, shard
             Which shard; it holds the samples ``shard_range(split, shard)``.
         samples
-            ``(frames, label, sample_id)`` for each of those samples, in index order.
+            ``(frames, label, sample_id)`` for each of those samples, in index order
+            (``(frames, label, sample_id, mask)`` in a segmentation store).
         """
         a = self._arrays[self._split(split)]
         rng = self.shard_range(split, shard)
@@ -291,13 +315,17 @@ class StoreWriter(LockedWriter):
             raise ValueError(f"shard {shard} of split {split!r} holds {len(rng)} samples, got {len(samples)}")
         block = np.zeros((len(rng), self.t_max, *self.frame_shape), dtype=self.dtype)
         lengths = np.empty(len(rng), dtype=np.int64)
-        for j, (frames, _, _) in enumerate(samples):
-            block[j], lengths[j] = self._pad(frames)
+        for j, rec in enumerate(samples):
+            block[j], lengths[j] = self._pad(rec[0])
+        mblock = (np.stack([self._mask(rec[3] if len(rec) > 3 else None) for rec in samples])
+                  if self.masks else None)  # fmt: skip
         sl = slice(rng.start, rng.stop)
         if self._done[split][sl].any():
             a["done"][sl] = 0
             self._done[split][sl] = False
         a["frames"][sl] = block
+        if mblock is not None:
+            a["mask"][sl] = mblock
         a["labels"][sl] = np.array([int(s[1]) for s in samples], dtype=np.int64)
         a["lengths"][sl] = lengths
         a["sample_ids"][sl] = np.array([str(s[2]) for s in samples], dtype=object).astype(str)
@@ -309,6 +337,19 @@ class StoreWriter(LockedWriter):
         if split not in self._arrays:
             raise KeyError(f"unknown split {split!r}; this store has {sorted(self._arrays)}")
         return split
+
+    def _mask(self, mask: np.ndarray | None) -> np.ndarray | None:
+        """Check a sample's target mask: required ``[H, W]`` uint8 in a segmentation store, refused elsewhere."""
+        if not self.masks:
+            if mask is not None:
+                raise OptionError("this store holds no masks; create it with create_store(..., masks=True)")
+            return None
+        hw = self.frame_shape[1:]
+        m = None if mask is None else np.asarray(mask)
+        if m is None or m.shape != hw or m.dtype.kind not in "iub" or (m.size and (m.min() < 0 or m.max() > 255)):
+            got = "none" if m is None else f"{m.shape} {m.dtype}"
+            raise OptionError(f"a segmentation store needs a mask [{hw[0]}, {hw[1]}] of class indices 0..255 per sample, got {got}")
+        return m.astype(np.uint8, copy=False)
 
     def _pad(self, frames: np.ndarray) -> tuple[np.ndarray, int]:
         f = np.asarray(frames)

@@ -37,6 +37,8 @@ class SynthMethod(ABC):
     default_frames: ClassVar[int]
     gray: ClassVar[str] = "luma"  # how prepare_image turns colour into intensity
     resample: ClassVar[str] = "bilinear"  # how prepare_image resizes
+    channels: ClassVar[int] = 2  # P of the frames [T, P, H, W]: OFF, ON
+    frame_dtype: ClassVar[str] = "uint16"  # the store dtype of the frames
 
     @abstractmethod
     def events(self, image: np.ndarray, rng: np.random.Generator | int | None = None) -> EventArray:

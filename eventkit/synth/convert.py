@@ -64,9 +64,11 @@ def make_method(name: str, **params: Any) -> SynthMethod:
             raise OptionError(f"unknown saccade parameter(s) {sorted(unknown)}")
         return Saccade(**{k: v for k, v in params.items() if k in own},
                        pixel=DVSPixelModel(**{k: v for k, v in params.items() if k in pix}))  # fmt: skip
-    classes = {"odg": ODG, "diff": FrameDiff}
+    from .shift_diff import ShiftDiff
+
+    classes = {"odg": ODG, "diff": FrameDiff, "shift-diff": ShiftDiff}
     if name not in classes:
-        raise OptionError(f"unknown --method (method=) {name!r}; choose saccade, odg or diff")
+        raise OptionError(f"unknown --method (method=) {name!r}; choose saccade, odg, diff or shift-diff")
     cls = classes[name]
     unknown = set(params) - {f.name for f in fields(cls)}
     if unknown:
@@ -88,6 +90,8 @@ class SynthShardTask:
     split: str
     shard: int
     samples: tuple[tuple[int, ImageSample], ...]  # (index in split, sample), in index order
+    n_classes: int = 0  # segmentation: masks are checked against it
+    table: Any = None  # segmentation from COCO: the ClassTable
 
 
 @dataclass(frozen=True)
@@ -123,6 +127,16 @@ def convert_image(task: SynthShardTask, sample: ImageSample) -> np.ndarray:
     return m.frames(img, task.frames, rng)
 
 
+def convert_masked(task: SynthShardTask, sample: ImageSample) -> tuple[np.ndarray, np.ndarray, int]:
+    """Frames, fitted mask ``[size, size]`` uint8 and label (its main class) of one segmentation sample."""
+    from .images import prepare_mask
+    from .seg_inputs import load_mask, mask_label
+
+    frames = convert_image(task, sample)
+    mask = prepare_mask(load_mask(sample, task.n_classes, task.table), task.size, fit=task.fit)
+    return frames, mask, mask_label(mask, task.n_classes)
+
+
 def synth_shard(task: SynthShardTask) -> SynthShardResult:
     """Convert every image of ``task``'s shard and write it; list the images that failed.
 
@@ -133,19 +147,23 @@ def synth_shard(task: SynthShardTask) -> SynthShardResult:
     from ..store import open_store_writer
 
     tune_allocator()  # as convert_shard: large temporaries, whatever the worker's malloc settings
-    good: list[tuple[int, np.ndarray, int, str]] = []
+    good: list[tuple[int, np.ndarray, int, str, np.ndarray | None]] = []
     failures: list[Failure] = []
     for index, s in task.samples:
         try:
-            good.append((index, convert_image(task, s), s.label, s.sample_id))
+            if s.mask is not None:
+                f, m, label = convert_masked(task, s)
+                good.append((index, f, label, s.sample_id, m))
+            else:
+                good.append((index, convert_image(task, s), s.label, s.sample_id, None))
         except _SAMPLE_ERRORS as err:
             failures.append(Failure(task.split, s.sample_id, s.source, str(err)))
     writer = open_store_writer(task.store_path, lock=False, expect_key=task.cache_key)
     if not failures:
-        writer.write_shard(task.split, task.shard, [(f, label, sid) for _, f, label, sid in good])
+        writer.write_shard(task.split, task.shard, [(f, label, sid, m) for _, f, label, sid, m in good])
     else:
-        for index, f, label, sid in good:
-            writer.write_sample(task.split, index, f, label, sid)
+        for index, f, label, sid, m in good:
+            writer.write_sample(task.split, index, f, label, sid, m)
     return SynthShardResult(task.split, task.shard, len(good), tuple(failures))
 
 
@@ -168,8 +186,18 @@ def synth_convert(
     samples_per_shard: int | None = None,
     progress: bool = True,
     overwrite: bool = False,
+    masks: str | os.PathLike[str] | None = None,
+    coco: str | os.PathLike[str] | None = None,
+    class_table: Any = None,
+    min_foreground: int = 0,
 ) -> SynthReport:
     """Convert a folder or ``.npy`` of images into a frame store (resumable, parallel).
+
+    Segmentation (:mod:`eventkit.synth.seg_inputs`): with ``masks`` (a parallel folder of PNG
+    masks), ``coco`` (an instances JSON; ``class_table`` maps its categories, VOC-21 by default;
+    ``min_foreground`` drops near-empty images), or when ``images`` is a Pascal VOC 2012 folder,
+    the store is a segmentation store holding each sample's mask, fitted exactly like its frames
+    (nearest neighbour; ``fit="pad"`` borders are 255, ignore).
 
     Parameters
     ----------
@@ -220,15 +248,46 @@ def synth_convert(
     from .._signals import sigterm_as_interrupt
     from ..pipeline.convert import local_path
 
+    if str(images) == "synthetic-shapes" and not Path(images).exists():  # the embedded segmentation dataset
+        from ..datasets.synthetic_shapes import ensure_synthetic_shapes
+
+        images = ensure_synthetic_shapes()
     local_path(images, "IMAGES (images=)")  # refuses a URL; the path itself is kept (it names the image set)
     out = local_path(out, "--out (out=)")
+    seg = {"masks": masks, "coco": coco, "class_table": class_table, "min_foreground": int(min_foreground)}
     with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
         return _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
-                              samples_per_shard, executor, workers, scheduler, progress, overwrite)
+                              samples_per_shard, executor, workers, scheduler, progress, overwrite, seg)
+
+
+def _discover(images, classes, labels, split, seg: dict[str, Any]) -> tuple[ImageSet, Any]:
+    """The image set (classification or segmentation) and the COCO class table (or None)."""
+    from .seg_inputs import VOC21_COCO, discover_coco, discover_masked_folder, discover_voc, is_voc_layout
+
+    given = [k for k in ("masks", "coco") if seg.get(k) is not None]
+    if len(given) > 1:
+        raise OptionError("give --masks (masks=) or --coco (coco=), not both")
+    if (given or is_voc_layout(images)) and labels is not None:
+        raise OptionError("--labels (labels=) is for a .npy of images; segmentation inputs take their labels from masks")
+    if seg.get("coco") is not None:
+        if classes is not None:
+            raise OptionError("COCO classes come from the class table (--class-table), not --classes")
+        table = seg.get("class_table") or VOC21_COCO
+        return discover_coco(images, seg["coco"], table=table, split=split,
+                             min_foreground=seg.get("min_foreground", 0)), table  # fmt: skip
+    if seg.get("class_table") is not None:
+        raise OptionError("--class-table (class_table=) only applies to --coco (coco=)")
+    if seg.get("masks") is not None:
+        return discover_masked_folder(images, seg["masks"], classes=classes, split=split), None
+    if Path(images).is_dir() and is_voc_layout(images):
+        iset, how = discover_voc(images, classes=classes)
+        log.info("Pascal VOC layout: classes from %s", how)
+        return iset, None
+    return discover_images(images, classes=classes, labels=labels, split=split), None
 
 
 def _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
-                   samples_per_shard, executor, workers, scheduler, progress, overwrite) -> SynthReport:
+                   samples_per_shard, executor, workers, scheduler, progress, overwrite, seg=None) -> SynthReport:
     """:func:`synth_convert` with a checked, absolute ``out``."""
     from .. import __version__
     from ..store import create_store
@@ -241,7 +300,8 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
     t = int(frames if frames is not None else m.default_frames)
     if t < 1 or int(size) < 1:
         raise OptionError(f"need --frames (frames=) >= 1 and --size (size=) >= 1, got {t}, {size}")
-    iset: ImageSet = discover_images(images, classes=classes, labels=labels, split=split)
+    iset, table = _discover(images, classes, labels, split, seg or {})
+    segmentation = any(s.mask is not None for s in iset.samples)
     if iset.class_order.startswith("sorted"):
         log.warning("no class order declared: labels follow the sorted folder names %s; "
                     "pass classes (--classes / --classes-file) to fix the order", list(iset.classes))  # fmt: skip
@@ -255,7 +315,8 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
         writer = None
         try:
             writer = target.create(
-                create_store, splits=counts, t_max=t, sensor=(int(size), int(size), 2), params=params,
+                create_store, splits=counts, t_max=t, sensor=(int(size), int(size), m.channels), params=params,
+                dtype=m.frame_dtype, masks=segmentation,
                 classes=list(iset.classes), dataset=f"synth:{iset.name}", manifest_version=None,
                 decoder_versions={"eventkit.synth": __version__}, samples_per_shard=samples_per_shard,
                 overwrite=overwrite,
@@ -270,7 +331,7 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
                     group = tuple((i, items[i]) for i in range(lo, min(lo + per_shard, len(items))))
                     if any(i in missing for i, _ in group):
                         tasks.append(SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key,
-                                                    sp, lo // per_shard, group))  # fmt: skip
+                                                    sp, lo // per_shard, group, len(iset.classes), table))  # fmt: skip
             todo = sum(len(x.samples) for x in tasks)
             report.skipped = sum(counts.values()) - todo
             if tasks:  # a finished store starts no executor

@@ -53,11 +53,14 @@ __all__ = [
     "ImageSet",
     "ImageSetError",
     "discover_images",
+    "fit_geometry",
     "load_image",
     "prepare_image",
+    "prepare_mask",
     "read_classes_file",
     "sample_seed",
     "to_gray",
+    "to_rgb",
 ]
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".bmp", ".gif", ".tif", ".tiff", ".webp", ".pgm", ".ppm", ".pbm")
@@ -79,13 +82,18 @@ def _pil():
 
 @dataclass(frozen=True)
 class ImageSample:
-    """One image: where it is (a file, or index ``index`` of the array file ``source``), its label and id."""
+    """One image: where it is (a file, or index ``index`` of the array file ``source``), its label and id.
+
+    ``mask``: where its target mask is, for segmentation (:mod:`eventkit.synth.seg_inputs`): a PNG
+    path, or ``coco:<image id>:<annotations.json>``; None for classification.
+    """
 
     split: str
     source: str
     index: int | None
     label: int
     sample_id: str
+    mask: str | None = None
 
 
 @dataclass(frozen=True)
@@ -106,10 +114,18 @@ class ImageSet:
         """sha256 over every sample's (split, id, label, file size): changes when the inputs do."""
         h = hashlib.sha256()
         sizes: dict[str, int] = {}
+
+        def size(path: str) -> int:
+            if path not in sizes:
+                sizes[path] = os.stat(path).st_size
+            return sizes[path]
+
         for s in self.samples:
-            if s.source not in sizes:
-                sizes[s.source] = os.stat(s.source).st_size
-            h.update(f"{s.split}\0{s.sample_id}\0{s.label}\0{sizes[s.source]}\0{s.index}\n".encode())
+            h.update(f"{s.split}\0{s.sample_id}\0{s.label}\0{size(s.source)}\0{s.index}\n".encode())
+            if s.mask is not None:  # a segmentation set: the masks (or the COCO annotation file) too
+                coco = s.mask.startswith("coco:")
+                where = s.mask.split(":", 2) if coco else ["", "", s.mask]
+                h.update(f"mask\0{where[1]}\0{size(where[2])}\n".encode())  # sizes and ids, not folder names
         return h.hexdigest()
 
 
@@ -353,6 +369,48 @@ def _resize(f: np.ndarray, w: int, h: int, resample: str) -> np.ndarray:
     return np.clip(out, 0.0, 1.0).astype(np.float32)
 
 
+def to_rgb(img: np.ndarray) -> np.ndarray:
+    """``[H, W, 3]`` float32 in [0, 1] from a gray or RGB(A) image (gray repeated, alpha ignored)."""
+    a = np.asarray(img)
+    if a.ndim == 2 or (a.ndim == 3 and a.shape[-1] == 1):
+        g = _to_unit(a.reshape(a.shape[0], a.shape[1]))
+        return np.repeat(g[..., None], 3, axis=2)
+    if a.ndim != 3 or a.shape[-1] not in (3, 4):
+        raise ImageSetError(f"expected an image [H, W] or [H, W, 1|3|4], got shape {a.shape}")
+    return _to_unit(a[..., :3])
+
+
+def fit_geometry(h: int, w: int, size: int | tuple[int, int], fit: str) -> tuple[int, int, int, int, int, int]:
+    """Where ``fit`` puts an ``h x w`` image in the output: ``(ow, oh, rw, rh, ox, oy)``.
+
+    The image is resized to ``rw x rh``; ``(ox, oy)`` is the crop offset into the resized image
+    (positive) or, negated, the paste offset into the output (``pad``). Frames and masks share it,
+    so a mask lands on exactly the pixels of its image.
+    """
+    ow, oh = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
+    if ow < 1 or oh < 1:
+        raise OptionError(f"size must be positive, got {size!r}")
+    if fit == "stretch":
+        return ow, oh, ow, oh, 0, 0
+    if fit == "crop":
+        s = max(ow / w, oh / h)
+    elif fit == "pad":
+        s = min(ow / w, oh / h)
+    else:
+        raise OptionError(f"fit must be one of {FITS}, got {fit!r}")
+    rw, rh = max(1, round(w * s)), max(1, round(h * s))
+    return ow, oh, rw, rh, (rw - ow) // 2, (rh - oh) // 2
+
+
+def _place(r: np.ndarray, ow: int, oh: int, ox: int, oy: int, fill: float | int) -> np.ndarray:
+    """Crop or pad the resized ``r`` into the ``oh x ow`` output (``fit_geometry``'s offsets)."""
+    rh, rw = r.shape[:2]
+    out = np.full((oh, ow, *r.shape[2:]), fill, dtype=r.dtype)
+    src = r[max(oy, 0) : max(oy, 0) + min(oh, rh), max(ox, 0) : max(ox, 0) + min(ow, rw)]
+    out[max(-oy, 0) : max(-oy, 0) + src.shape[0], max(-ox, 0) : max(-ox, 0) + src.shape[1]] = src
+    return out
+
+
 def prepare_image(
     img: np.ndarray, size: int | tuple[int, int], *, fit: str = "crop", gray: str = "luma", resample: str = "bilinear"
 ) -> np.ndarray:
@@ -367,31 +425,39 @@ def prepare_image(
     fit
         ``"crop"``, ``"pad"`` or ``"stretch"``.
     gray
-        ``"luma"`` or ``"max"``.
+        ``"luma"`` or ``"max"``; ``"rgb"`` keeps colour and returns ``[H, W, 3]``.
     resample
         ``"bilinear"`` or ``"nearest"``.
     """
-    ow, oh = (int(size), int(size)) if np.isscalar(size) else (int(size[0]), int(size[1]))
-    if ow < 1 or oh < 1:
-        raise OptionError(f"size must be positive, got {size!r}")
-    f = to_gray(img, gray)
-    h, w = f.shape
-    if fit == "stretch":
-        return _resize(f, ow, oh, resample)
-    if fit == "crop":
-        s = max(ow / w, oh / h)
-    elif fit == "pad":
-        s = min(ow / w, oh / h)
+    f = to_rgb(img) if gray == "rgb" else to_gray(img, gray)
+    h, w = f.shape[:2]
+    ow, oh, rw, rh, ox, oy = fit_geometry(h, w, size, fit)
+    if f.ndim == 3:
+        r = np.stack([_resize(f[..., c], rw, rh, resample) for c in range(f.shape[2])], axis=2)
     else:
-        raise OptionError(f"fit must be one of {FITS}, got {fit!r}")
-    rw, rh = max(1, round(w * s)), max(1, round(h * s))
-    r = _resize(f, rw, rh, resample)
-    out = np.zeros((oh, ow), dtype=np.float32)
-    # centre: crop offsets into r (positive) or paste offsets into out
-    ox, oy = (rw - ow) // 2, (rh - oh) // 2
-    src = r[max(oy, 0) : max(oy, 0) + min(oh, rh), max(ox, 0) : max(ox, 0) + min(ow, rw)]
-    out[max(-oy, 0) : max(-oy, 0) + src.shape[0], max(-ox, 0) : max(-ox, 0) + src.shape[1]] = src
-    return out
+        r = _resize(f, rw, rh, resample)
+    return _place(r, ow, oh, ox, oy, 0.0)
+
+
+def prepare_mask(mask: np.ndarray, size: int | tuple[int, int], *, fit: str = "crop", pad_value: int = 255) -> np.ndarray:
+    """A class-index mask ``[H, W]`` -> ``[oh, ow]`` uint8, placed exactly like :func:`prepare_image`.
+
+    Same geometry as the image (:func:`fit_geometry`) with nearest-neighbour resampling (class
+    indices are never blended); ``fit="pad"`` borders, where the image is black, get ``pad_value``
+    (255: ignored by the loss and the metrics).
+    """
+    m = np.asarray(mask)
+    if m.ndim != 2:
+        raise ImageSetError(f"a mask must be 2-D [H, W] of class indices, got shape {m.shape}")
+    if m.dtype.kind not in "iub" or (m.size and (m.min() < 0 or m.max() > 255)):
+        raise ImageSetError("mask values must be integer class indices in 0..255 (255 = ignore)")
+    m = m.astype(np.uint8)
+    h, w = m.shape
+    ow, oh, rw, rh, ox, oy = fit_geometry(h, w, size, fit)
+    if (rh, rw) != (h, w):
+        image = _pil()
+        m = np.asarray(image.fromarray(m, mode="L").resize((rw, rh), image.Resampling.NEAREST))
+    return _place(m, ow, oh, ox, oy, pad_value)
 
 
 def sample_seed(seed: int, sample: ImageSample) -> np.random.SeedSequence:

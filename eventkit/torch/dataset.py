@@ -104,6 +104,14 @@ def convert_hint(path: Path, kind: str = "frames") -> str:
     return f"eventkit convert DATASET {' '.join(args)} --out {path}"
 
 
+def _where(path: str | os.PathLike[str]) -> Any:
+    """A local store path (``~`` expanded) or an object-store location (``s3://bucket/x.zarr``)."""
+    from ..store._remote import location
+
+    where = location(path)
+    return where.expanduser() if isinstance(where, Path) else where
+
+
 def _open(path: Path, kind: str, options: Mapping[str, Any]) -> FrameStore | EventStore:
     try:
         return open_store(path, **options) if kind == "frames" else open_event_store(path, **options)
@@ -126,10 +134,10 @@ class _StoreDataset(Dataset[tuple[Any, ...]]):
     ) -> None:
         if isinstance(store_or_path, (FrameStore, EventStore)):
             store = store_or_path
-            self.root = Path(store.path)
+            self.root = store.path  # a Path, or a RemotePath for a store on an object store
             self._options: dict[str, Any] = dict(getattr(store, "_options", {}))
         else:
-            self.root = Path(store_or_path)
+            self.root = _where(store_or_path)
             self._options = {}
             store = _open(self.root, self._kind, self._options)
         if split not in store:
@@ -262,7 +270,7 @@ class FrameDataset(_StoreDataset):
         return_length: bool | None = None,
     ) -> None:
         if isinstance(store_or_path, (str, os.PathLike)):
-            store_or_path = Path(store_or_path).expanduser()
+            store_or_path = _where(store_or_path)
         super().__init__(store_or_path, split, transform, target_transform, return_length)
         view = self._view
         self.t_max = int(view.t_max)
@@ -270,15 +278,30 @@ class FrameDataset(_StoreDataset):
         self.dtype = _torch_dtype(self.stored_dtype, dtype)
         self.lengths: np.ndarray = np.asarray(view.lengths, dtype=np.int64)
         self.variable_length = self.params.get("frames") is None or bool((self.lengths != self.t_max).any())
+        # A segmentation store: samples are (frames, mask [H, W] int64), augmented jointly (seg_transforms).
+        self.has_masks = view.masks is not None
         self._spare: torch.Tensor | None = None  # __getitems__' batch buffer, per process
         self._spare_pid = 0
         self._ring: list[torch.Tensor] = []  # handed-out batches, reused once the user let them go
         self._scratch: np.ndarray | None = None
 
     def __getitem__(self, index: int) -> tuple[Any, ...]:
-        """Return ``(frames [length, P, H, W], label)`` or ``(frames, label, length)``."""
-        frames, label, length, _ = self._split()[index]
+        """Return ``(frames [length, P, H, W], label)`` or ``(frames, label, length)``.
+
+        A segmentation store gives ``(frames, mask)`` instead, ``mask [H, W]`` int64 (255 = ignore),
+        with ``transform`` applied to both consistently (:func:`~eventkit.torch.seg_transforms.joint_apply`).
+        """
+        view = self._split()
+        frames, label, length, _ = view[index]
         x = _to_tensor(frames[:length], self.dtype)
+        if self.has_masks:
+            from .seg_transforms import joint_apply
+
+            m = torch.from_numpy(view.read_mask(index).astype(np.int64))
+            if self.transform is not None:
+                x, m = joint_apply(self.transform, x, m)
+            want = self.variable_length if self._return_length is None else self._return_length
+            return (x, m, int(x.shape[0])) if want else (x, m)
         return self._finish(x, label, length, self.variable_length)
 
     def __getitems__(self, indices: list[int]) -> list[tuple[Any, ...]]:
@@ -289,7 +312,7 @@ class FrameDataset(_StoreDataset):
         and the samples are its consecutive views, which :func:`~eventkit.torch.pad_collate`
         returns as the batch without copying. Otherwise, one ``__getitem__`` per index.
         """
-        if self.transform is not None or self.variable_length or len(indices) == 0:
+        if self.transform is not None or self.variable_length or self.has_masks or len(indices) == 0:
             return [self[i] for i in indices]
         view = self._split()
         n = len(indices)
@@ -419,7 +442,7 @@ class EventDataset(_StoreDataset):
         return_length: bool | None = None,
     ) -> None:
         if isinstance(store_or_path, (str, os.PathLike)):
-            store_or_path = Path(store_or_path).expanduser()
+            store_or_path = _where(store_or_path)
         super().__init__(store_or_path, split, transform, target_transform, return_length)
         self.to_frames = None if to_frames is None else dict(to_frames)
         self.event_transform = event_transform
