@@ -143,14 +143,15 @@ def decode_chunks(
             if at < lead_end:
                 got = min(want, lead_end - at)
                 buf[carry : carry + got] = np.frombuffer(lead, dtype=np.uint8, count=got, offset=at - start)
-            if got < want and fpos != at + got:
-                f.seek(at + got)
-            while got < want:
-                k = f.readinto(view[carry + got : carry + want])
-                if not k:
-                    break
-                got += k
-            fpos = at + got
+            if got < want:
+                if fpos != at + got:
+                    f.seek(at + got)
+                while got < want:
+                    k = f.readinto(view[carry + got : carry + want])
+                    if not k:
+                        break
+                    got += k
+                fpos = at + got
             if not got:
                 break  # the file shrank
             nbuf = carry + got
