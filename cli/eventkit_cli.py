@@ -9,12 +9,15 @@ from pathlib import Path
 import click
 
 from ._errors import user_errors
-from ._executor import EXECUTOR_OPTIONS, check_executor_options, executor_notes
+from ._executor import CLUSTER_OPTIONS, EXECUTOR_OPTIONS, check_executor_options, cluster_scheduler, executor_notes
 
 CONTEXT = {"help_option_names": ["-h", "--help"], "max_content_width": 100}
 # Frame dtypes a store holds: integer counts that saturate. A copy of eventkit.pipeline.spec.FRAME_DTYPES
 # (importing it would load the pipeline at start-up); tests/cli/test_bad_arguments.py checks they agree.
 FRAME_DTYPES = ("uint8", "uint16", "uint32", "int8", "int16", "int32")
+# Likewise copies of spec.FLOAT_STORE_DTYPES and spec.REPRESENTATIONS (tests/eventkit/frames/test_repr_store.py).
+FLOAT_STORE_DTYPES = ("float32", "float16")
+REPRESENTATIONS = ("frames", "voxel", "time-surface", "hats")
 RESUME_CONVERT = "re-run the same command: finished samples are kept and only the missing ones are converted"
 RESUME_DOWNLOAD = "re-run the same command: the download resumes where it stopped"
 
@@ -68,12 +71,23 @@ def _export_decode_limits(max_events: int | None, max_decode_ratio: float | None
         os.environ["EVENTKIT_MAX_DECODE_RATIO"] = repr(float(max_decode_ratio))
 
 
+def _local_root(ctx: click.Context, param: click.Parameter, value: Path | None) -> Path | None:
+    """``--root`` is a local folder: a URL such as ``s3://x`` would otherwise become a folder ``./s3:/x``."""
+    from eventkit.store._remote import is_url
+
+    if value is not None and is_url(value):
+        raise click.BadParameter(f"{value}: the data root must be a local or shared-filesystem folder, not a URL "
+                                 f"(only `eventkit convert --out` may be an object store such as s3://...)")
+    return value
+
+
 @main.command()
 @click.argument("target")
 @click.option("--format", "fmt", default=None, help="Decode as this format instead of sniffing (see `eventkit formats`).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object (for scripts).")
 @click.option("--root", type=click.Path(file_okay=False, path_type=Path), envvar="EVENTKIT_ROOT", default=None,
-              help="Data root, for a dataset NAME (default $EVENTKIT_ROOT, else ~/.cache/eventkit).")
+              help="Data root, for a dataset NAME (default $EVENTKIT_ROOT, else ~/.cache/eventkit).",
+              callback=_local_root)
 @user_errors
 def info(target: str, fmt: str | None, as_json: bool, root: Path | None) -> None:
     """Describe a recording FILE (format, events, sensor, duration, rate, polarity balance) or a dataset NAME.
@@ -138,7 +152,7 @@ def example_recording(path: Path, seconds: float, seed: int) -> None:
 
 ROOT_OPTION = click.option(
     "--root", type=click.Path(file_okay=False, path_type=Path), envvar="EVENTKIT_ROOT", default=None,
-    help="Data root (default $EVENTKIT_ROOT, else ~/.cache/eventkit).",
+    help="Data root (default $EVENTKIT_ROOT, else ~/.cache/eventkit).", callback=_local_root,
 )
 MANIFEST_OPTION = click.option(
     "--manifest", "manifest_file", type=click.Path(dir_okay=False, exists=True, path_type=Path), default=None,
@@ -254,15 +268,33 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--split-by", type=click.Choice(["number", "time"]), default="number", show_default=True,
               help="With --frames: equal event counts or equal durations (SpikingJelly 2.0 semantics).")
 @click.option("--duration", type=click.IntRange(min=1), default=None, help="Frame length in µs (variable T, padded).")
-@click.option("--dtype", type=click.Choice(FRAME_DTYPES), default="uint16", show_default=True,
-              help="Integer count dtype (counts saturate at its maximum).")
+@click.option("--dtype", type=click.Choice(FRAME_DTYPES + FLOAT_STORE_DTYPES), default=None,
+              help="Store dtype: an integer count type for frames (default uint16; counts saturate), float32 "
+                   "(default) or float16 for the other representations.")
+@click.option("--repr", "representation", type=click.Choice(REPRESENTATIONS), default="frames", show_default=True,
+              help="What to store: count frames, voxel grids (--bins), time surfaces per window (--tau, --dt) "
+                   "or HATS averaged time surfaces (--cell-size, --surface-size, --time-window, --tau, --decay).")
+@click.option("--bins", type=click.IntRange(min=1), default=None, help="--repr voxel: time bins B (T = B).")
+@click.option("--polarity", type=click.Choice(["signed", "split"]), default=None,
+              help="--repr voxel: one signed channel (ON +1, OFF -1; default) or one channel per polarity.")
+@click.option("--time-norm", type=click.Choice(["e2vid", "tonic"]), default=None,
+              help="--repr voxel: (B - 1) scaling that keeps every event (default) or Tonic's B scaling.")
+@click.option("--tau", type=click.FloatRange(min=0, min_open=True), default=None,
+              help="--repr time-surface / hats: decay time constant in µs.")
+@click.option("--dt", type=click.IntRange(min=1), default=None, help="--repr time-surface: window length in µs.")
+@click.option("--cell-size", type=click.IntRange(min=1), default=None, help="--repr hats: cell side in pixels (10).")
+@click.option("--surface-size", type=click.IntRange(min=1), default=None, help="--repr hats: odd surface side (5).")
+@click.option("--time-window", type=click.IntRange(min=0), default=None, help="--repr hats: look-back in µs (1000).")
+@click.option("--decay", type=click.Choice(["exp", "lin"]), default=None, help="--repr hats: decay shape (exp).")
 @click.option("--downsample", type=click.IntRange(min=1), default=None, help="Integer spatial factor (128 -> 32 with 4).")
 @click.option("--binary", is_flag=True, help="0/1 spike frames instead of counts.")
 @click.option("--events", "events_store", is_flag=True, help="Write the event store (ragged events) instead of frames.")
 @click.option("--from", "from_dir", type=click.Path(file_okay=False, exists=True, path_type=Path), default=None,
               help="Convert an already-extracted copy (e.g. SpikingJelly's extract/ folder); no download.")
-@click.option("--out", type=click.Path(path_type=Path), default=None, help="Store path (default under --root).")
+@click.option("--out", type=click.Path(path_type=Path), default=None,
+              help="Store path (default under --root), or an object store URL such as s3://bucket/x.zarr.")
 @EXECUTOR_OPTIONS
+@CLUSTER_OPTIONS
 @click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
 @click.option("--part", default=None, metavar="K/N",
               help="Job arrays: convert only part K (from 0) of N into the one store; run all N at once, then "
@@ -278,8 +310,9 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @ROOT_OPTION
 @MANIFEST_OPTION
 @user_errors(resume=RESUME_CONVERT)
-def convert(name, frames, split_by, duration, dtype, downsample, binary, events_store, from_dir, out, executor,
-            workers, scheduler, overwrite, part, finalize, quiet, max_events, max_decode_ratio, root,
+def convert(name, frames, split_by, duration, dtype, representation, bins, polarity, time_norm, tau, dt, cell_size,
+            surface_size, time_window, decay, downsample, binary, events_store, from_dir, out, executor,
+            workers, scheduler, cluster, overwrite, part, finalize, quiet, max_events, max_decode_ratio, root,
             manifest_file) -> None:
     """Convert a dataset into a chunked, compressed Zarr frame store (resumable, parallel).
 
@@ -290,8 +323,13 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     Examples:
       eventkit convert dvs128-gesture --frames 16 --split-by number
       eventkit convert dvs128-gesture --duration 50000 --downsample 4
+      eventkit convert nmnist --repr voxel --bins 10
+      eventkit convert nmnist --repr time-surface --dt 50000 --tau 20000 --dtype float16
+      eventkit convert nmnist --repr hats --cell-size 10 --surface-size 5 --time-window 20000 --tau 5000
       eventkit convert dvs128-gesture --frames 16 --from ~/spikingjelly/DVS128Gesture/extract
       eventkit convert es-imagenet --frames 8 --scheduler tcp://10.0.0.5:8786
+      eventkit convert nmnist --frames 8 --out /shared/nm.zarr --cluster slurm --jobs 4 --cores 8 --memory 16GB \\
+        --walltime 02:00:00 --queue cpu --account myproj
       eventkit convert nmnist --frames 8 --out /shared/nm.zarr --part $SLURM_ARRAY_TASK_ID/8   # sbatch --array=0-7
       eventkit convert nmnist --frames 8 --out /shared/nm.zarr --finalize                      # after all 8 parts
 
@@ -301,7 +339,11 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     """
     from eventkit.pipeline import convert as run_convert
 
-    if not events_store and (frames is None) == (duration is None):
+    if dtype is not None and (dtype in FLOAT_STORE_DTYPES) != (representation != "frames"):
+        raise click.BadParameter(f"{dtype} does not fit --repr {representation}: use "
+                                 f"{', '.join(FRAME_DTYPES if representation == 'frames' else FLOAT_STORE_DTYPES)}",
+                                 param_hint="--dtype")
+    if not events_store and representation == "frames" and (frames is None) == (duration is None):
         raise click.UsageError("give exactly one of --frames T or --duration US (or --events)")
     m = _manifest(name, manifest_file)
     from eventkit.pipeline.convert import check_part_options, parse_part
@@ -309,10 +351,12 @@ def convert(name, frames, split_by, duration, dtype, downsample, binary, events_
     check_part_options(parse_part(part), finalize, overwrite, scheduler)  # before the executor's checks
     check_executor_options(executor, workers, scheduler)
     _export_decode_limits(max_events, max_decode_ratio)
-    with executor_notes(quiet):
+    with executor_notes(quiet), cluster_scheduler(cluster, scheduler) as scheduler:  # --cluster: jobs cancelled after
         report = run_convert(
             m, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample,
-            binary=binary, events=events_store, root=root, from_dir=from_dir, out=out, executor=executor,
+            binary=binary, representation=representation, bins=bins, polarity=polarity, time_norm=time_norm,
+            tau=tau, dt=dt, cell_size=cell_size, surface_size=surface_size, time_window=time_window, decay=decay,
+            events=events_store, root=root, from_dir=from_dir, out=out, executor=executor,
             workers=workers, scheduler=scheduler, progress=not quiet, overwrite=overwrite, part=part,
             finalize=finalize,
         )

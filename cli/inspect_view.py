@@ -269,8 +269,14 @@ def view(path: Path, split: str | None, index: int, n_frames: int | None, split_
     t, p, h, w = frames.shape
     if about:
         click.echo(about)
-    events = int(frames.sum())
-    click.echo(f"{t} frames of {w} x {h} ({p} polarities), {events:,} events")
+    if frames.dtype.kind == "f":  # a float representation (voxel grid, time surface, HATS): values, not counts
+        rep = (attrs or {}).get("params", {}).get("repr", "float")
+        lo, hi = (float(frames.min()), float(frames.max())) if frames.size else (0.0, 0.0)
+        click.echo(f"{t} frames of {w} x {h} ({p} channels), {rep} values in [{lo:.4g}, {hi:.4g}]")
+        events = int(bool(frames.any()))
+    else:
+        events = int(frames.sum())
+        click.echo(f"{t} frames of {w} x {h} ({p} polarities), {events:,} events")
     if events == 0:  # say it, or a blank picture looks like a rendering bug
         click.echo(f"warning: {path}: {'this sample' if about else 'the recording'} holds no events in the "
                    "frames shown; the pictures are blank", err=True)

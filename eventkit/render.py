@@ -1,7 +1,10 @@
 """Render event frames as pictures: ON/OFF colour images, a PNG grid and an animated GIF.
 
 Frames are ``[T, P, H, W]`` counts as :func:`eventkit.to_frames` returns them (channel 0 = OFF,
-channel 1 = ON; ``P == 1`` is merged polarity). Pillow writes the files.
+channel 1 = ON; ``P == 1`` is merged polarity), or the float representations rendered the same
+way: time surfaces and HATS grids (values in [0, 1] or averages) per polarity, and signed voxel
+grids (``P == 1`` with negative values) with positive values in the ON colour and negative ones
+in the OFF colour. Pillow writes the files.
 
 >>> rgb = frames_to_rgb(frames)                     # [T, H, W, 3] uint8
 >>> save_grid_png(frames, "sample.png")             # all T frames side by side
@@ -11,7 +14,7 @@ Colour
 ------
 Each polarity's counts become an intensity in [0, 1]: ``min(count / s, 1) ** gamma`` where the
 scale ``s`` is a high percentile (99.5 by default) of the *nonzero* counts of all frames
-together, so one hot pixel cannot darken the rest and every frame of a sample shares a scale.
+together (at least 1 for integer counts; any positive value for floats), so one hot pixel cannot darken the rest and every frame of a sample shares a scale.
 The intensity blends the background towards the polarity's colour; where both polarities fire
 the two blends add up (towards white on black).
 """
@@ -67,10 +70,21 @@ def contrast_scale(frames: np.ndarray, percentile: float = 99.5) -> float:
     """
     if not 0 < percentile <= 100:
         raise OptionError(f"percentile must be in (0, 100], got {percentile}")
-    nz = np.asarray(frames)[np.asarray(frames) > 0]
+    a = np.asarray(frames)
+    nz = a[a > 0]
     if nz.size == 0:
         return 1.0
-    return max(1.0, float(np.percentile(nz.astype(np.float64), percentile)))
+    value = float(np.percentile(nz.astype(np.float64), percentile))
+    # integer counts: at least 1, so a sparse sample is not blown up; floats (time surfaces,
+    # averaged histograms) may all be below 1 and keep their own scale
+    return max(1.0, value) if a.dtype.kind in "biu" else value
+
+
+def _split_signed(f: np.ndarray) -> np.ndarray:
+    """A one-channel signed grid (a voxel grid) as two channels: OFF = negative part, ON = positive part."""
+    if f.shape[1] == 1 and f.dtype.kind in "if" and bool((f < 0).any()):
+        return np.concatenate([np.maximum(-f, 0), np.maximum(f, 0)], axis=1)
+    return f
 
 
 def frames_to_rgb(
@@ -86,7 +100,8 @@ def frames_to_rgb(
     Parameters
     ----------
     frames
-        ``[T, P, H, W]`` counts; channel 0 = OFF, 1 = ON (``P == 1``: one neutral colour).
+        ``[T, P, H, W]`` counts or floats; channel 0 = OFF, 1 = ON (``P == 1``: one neutral colour,
+        or ON/OFF colours for the positive/negative values of a signed grid).
     background
         ``"black"`` (ON orange-red, OFF sky blue) or ``"white"`` (ON red, OFF blue).
     percentile
@@ -101,7 +116,7 @@ def frames_to_rgb(
     numpy.ndarray
         ``[T, H, W, 3]`` uint8.
     """
-    f = _check_frames(frames)
+    f = _split_signed(_check_frames(frames))
     pal = PALETTES[_background(background)]
     s = contrast_scale(f, percentile) if scale is None else float(scale)
     if s <= 0:

@@ -19,7 +19,7 @@ from ..errors import DatasetNotFoundError, OptionError
 from .executors import LazyExecutor
 from .plan import Failure, ShardTask
 from .run import run_shard_tasks
-from .spec import FrameSpec
+from .spec import FrameSpec, make_spec
 from .stages import convert_shard, sample_span
 
 if TYPE_CHECKING:
@@ -81,9 +81,19 @@ def convert(
     frames: int | None = None,
     split_by: str = "number",
     duration: int | None = None,
-    dtype: str = "uint16",
+    dtype: str | None = None,
     downsample: int | None = None,
     binary: bool = False,
+    representation: str = "frames",
+    bins: int | None = None,
+    polarity: str | None = None,
+    time_norm: str | None = None,
+    tau: float | None = None,
+    dt: int | None = None,
+    cell_size: int | None = None,
+    surface_size: int | None = None,
+    time_window: int | None = None,
+    decay: str | None = None,
     events: bool = False,
     root: str | os.PathLike[str] | None = None,
     from_dir: str | os.PathLike[str] | None = None,
@@ -110,6 +120,16 @@ def convert(
     frames, split_by, duration, dtype, downsample, binary
         Frame parameters (see :func:`eventkit.to_frames`): ``frames=T`` with ``split_by``
         ``"number"`` or ``"time"``, or ``duration=D`` µs (variable T, padded to the longest).
+        ``dtype`` None is ``"uint16"`` for frames and ``"float32"`` for the float representations
+        (``"float16"`` halves their size).
+    representation
+        ``"frames"`` (count frames, default), ``"voxel"`` (:func:`eventkit.to_voxel_grid`: ``bins``,
+        ``polarity``, ``time_norm``), ``"time-surface"`` (:func:`eventkit.to_time_surface`: ``tau``,
+        ``dt``; variable T, padded) or ``"hats"`` (:func:`eventkit.to_averaged_time_surface`:
+        ``cell_size``, ``surface_size``, ``time_window``, ``tau``, ``decay``; T = 1). The
+        representation and its parameters are part of the store's name and cache key.
+    bins, polarity, time_norm, tau, dt, cell_size, surface_size, time_window, decay
+        Options of the float representations (None: not given / the default).
     events
         Write the event store (ragged events + offsets) instead of frames.
     root
@@ -118,7 +138,9 @@ def convert(
         Convert an already-extracted copy (e.g. SpikingJelly's ``extract/`` folder) without
         downloading.
     out
-        Store path (default ``<root>/<dataset>/stores/<name from the parameters>``).
+        Store path (default ``<root>/<dataset>/stores/<name from the parameters>``), or an fsspec URL
+        of an object store (``s3://bucket/x.zarr``, ``gs://...``; credentials and endpoint from the
+        standard environment, see docs/cluster.md "Object stores"). ``overwrite`` cannot replace a store there.
     executor
         ``"auto"`` (default: ``"serial"`` for fewer than 500 samples to convert, on 1-2 CPU
         cores or without Dask installed, else ``"dask"``; with ``scheduler``, ``"dask"``; the choice and its reason are
@@ -161,8 +183,8 @@ def convert(
     DatasetNotFoundError, DownloadError
         The data is missing and cannot be fetched (the message says how to get it).
     OptionError
-        A bad parameter (``downsample`` larger than the sensor, an unknown executor, an object-store URL
-        such as ``s3://...`` for ``out``/``from_dir``/``root``, which are not supported yet, ...).
+        A bad parameter (``downsample`` larger than the sensor, an unknown executor, a URL such as
+        ``s3://...`` for ``from_dir``/``root``, which are local folders, ...).
     SchedulerUnreachableError
         No Dask scheduler answers at ``scheduler``.
     IncompleteStoreError
@@ -174,11 +196,18 @@ def convert(
     # (a worker started in another directory must see the same files).
     if root is None and os.environ.get("EVENTKIT_ROOT"):
         root = os.environ["EVENTKIT_ROOT"]  # resolved here, in this process's working directory
-    root, from_dir, out = (local_path(p, opt) for p, opt in ((root, "--root (root=)"), (from_dir, "--from (from_dir=)"),
-                                                                (out, "--out (out=)")))  # fmt: skip
+    root, from_dir = (local_path(p, opt) for p, opt in ((root, "--root (root=)"), (from_dir, "--from (from_dir=)")))
+    out = store_location(out)
+    if events and representation != "frames":
+        raise OptionError(f"--events writes raw events; it cannot be combined with --repr {representation}")
+    spec = None if events else make_spec(
+        representation, frames=frames, split_by=split_by, duration=duration, dtype=dtype, downsample=downsample,
+        binary=binary, bins=bins, polarity=polarity, time_norm=time_norm, tau=tau, dt=dt, cell_size=cell_size,
+        surface_size=surface_size, time_window=time_window, decay=decay)
+    dtype = spec.dtype if spec is not None else dtype
     with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
         return _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out,
-                        executor, workers, scheduler, progress, overwrite, part, finalize)
+                        executor, workers, scheduler, progress, overwrite, part, finalize, spec=spec)
 
 
 #: Environment variables holding the task's index in a job array: SLURM, PBS Pro / OpenPBS, LSF.
@@ -260,27 +289,37 @@ def local_path(path: str | os.PathLike[str] | None, option: str) -> Path | None:
     Raises
     ------
     OptionError
-        ``path`` is a URL (``s3://...``): convert writes only local or shared-filesystem paths so far.
+        ``path`` is a URL (``s3://...``): ``--root`` and ``--from`` are local or shared-filesystem folders.
     """
     if path is None:
         return None
     text = os.fspath(path)
     if isinstance(text, str) and _URL.match(text):  # a local folder really named "s3:" can be given as ./s3:/...
         raise OptionError(
-            f"{text}: object-store URLs are not supported yet ({option}); write to a local or "
-            f"shared-filesystem path instead"
+            f"{text}: {option} must be a local or shared-filesystem folder, not a URL (only --out, the store, "
+            f"may be on an object store such as s3://)"
         )
     return Path(os.path.abspath(os.path.expanduser(text)))
 
 
+def store_location(out: str | os.PathLike[str] | None) -> Any:
+    """``--out`` as an absolute local path, or an object-store location for a URL (``s3://bucket/x.zarr``)."""
+    from ..store._remote import is_url, location
+
+    if out is not None and is_url(out):
+        return location(out)  # file:// becomes a local Path (absolute already)
+    return local_path(out, "--out (out=)")
+
+
 def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, events, root, from_dir, out, executor,
-             workers, scheduler, progress, overwrite, part=None, finalize=False) -> ConversionReport:
+             workers, scheduler, progress, overwrite, part=None, finalize=False, spec=None) -> ConversionReport:
     """:func:`convert` with checked, absolute paths."""
     from ..store._replace import replace_store
     from ..store.layout import store_name
 
     m = dataset if isinstance(dataset, DatasetManifest) else get_manifest(dataset)
-    spec = None if events else FrameSpec(frames, split_by, duration, dtype, downsample, binary)
+    if spec is None and not events:
+        spec = FrameSpec(frames, split_by, duration, dtype or "uint16", downsample, binary)
     if spec is not None:
         _check_downsample(spec, m)
     ex = LazyExecutor(executor, workers=workers, scheduler=scheduler)  # checks the options; starts nothing
@@ -295,8 +334,8 @@ def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, eve
     if not samples:
         raise DatasetNotFoundError(f"{data}: no samples of {m.name!r} found; is this the extracted dataset folder?")
     params: dict[str, Any] = {} if spec is None else spec.params()
-    name = store_name({"events": True} if events else params, kind="events" if events else "frames")
-    store_path = Path(out) if out is not None else Path(os.path.abspath(dataset_dir(m, root) / "stores" / name))
+    name = store_name({"events": True}, kind="events") if events else spec.store_name()
+    store_path = out if out is not None else Path(os.path.abspath(dataset_dir(m, root) / "stores" / name))
     common = dict(
         splits=counts, classes=list(m.classes), dataset=m.name, manifest_version=_manifest_id(m),
         decoder_versions=_decoder_versions(m), overwrite=overwrite,

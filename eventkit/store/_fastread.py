@@ -111,7 +111,7 @@ class ShardReader:
                 and inner[1]["name"] in _DECODERS and cfg["chunk_shape"][0] == 1
                 and (len(inner) == 2 or inner[2]["name"] == "crc32c")
                 and meta["chunk_key_encoding"] == {"name": "default", "configuration": {"separator": "/"}}
-                and meta["data_type"] in ("uint8", "uint16", "uint32", "int16", "int32", "float32", "float64")
+                and meta["data_type"] in ("uint8", "uint16", "uint32", "int16", "int32", "float16", "float32", "float64")
                 and meta["fill_value"] == 0
                 and cfg["chunk_shape"][1:] == meta["shape"][1:] == meta["chunk_grid"]["configuration"]["chunk_shape"][1:]
                 and all(isinstance(x, int) and x > 0 for x in cfg["chunk_shape"])
