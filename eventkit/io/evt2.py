@@ -99,7 +99,7 @@ class RawHeader:
 
     Attributes
     ----------
-    end
+    data_start
         Byte offset of the first payload byte.
     fields
         Header keywords (lower-cased) to their values, last occurrence wins.
@@ -109,10 +109,10 @@ class RawHeader:
         Declared or inferred geometry (see the module docstring), or None.
     """
 
-    __slots__ = ("end", "fields", "encoding", "sensor")
+    __slots__ = ("data_start", "fields", "encoding", "sensor")
 
-    def __init__(self, end: int, fields: dict[str, str], encoding: str | None, sensor: SensorSize | None):
-        self.end = end
+    def __init__(self, data_start: int, fields: dict[str, str], encoding: str | None, sensor: SensorSize | None):
+        self.data_start = data_start
         self.fields = fields
         self.encoding = encoding
         self.sensor = sensor
@@ -258,14 +258,14 @@ def open_raw_payload(path: str, expected: str, title: str, word_bytes: int) -> t
     header = read_raw_header(path)
     check_encoding(path, header, expected, title)
     size = os.path.getsize(path)
-    payload = max(0, size - header.end)
+    payload = max(0, size - header.data_start)
     nwords, rest = divmod(payload, word_bytes)
     if rest:
         raise DecodeError(
             path,
             f"the payload ({payload} bytes) is not a whole number of {8 * word_bytes}-bit {title} words: "
             f"the file is truncated",
-            offset=header.end + nwords * word_bytes,
+            offset=header.data_start + nwords * word_bytes,
         )
     return header, size, nwords
 
@@ -384,7 +384,7 @@ def read_evt2(path: str | os.PathLike[str]) -> EventArray:
             raise DecodeError(p, reason, offset=offset + WORD_BYTES * int(i))
         return chunk.shape[0]
 
-    return decode_chunks(p, header.end, size, step, capacity=nwords, chunk_bytes=CHUNK_BYTES, unit=WORD_BYTES)
+    return decode_chunks(p, header.data_start, size, step, capacity=nwords, chunk_bytes=CHUNK_BYTES, unit=WORD_BYTES)
 
 
 FORMAT = EventFormat(

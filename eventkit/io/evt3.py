@@ -224,7 +224,7 @@ def read_evt3(path: str | os.PathLike[str]) -> EventArray:
     """
     p = check_file(path)
     header, size, _ = open_raw_payload(p, "evt3", "EVT 3.0", WORD_BYTES)
-    start = header.end
+    start = header.data_start
     payload = size - start
     width, height = header.bounds()
     state = np.zeros(7, dtype=np.int64)

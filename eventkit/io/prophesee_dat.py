@@ -83,7 +83,7 @@ class DatHeader:
 
     Attributes
     ----------
-    start
+    data_start
         Byte offset of the first record.
     version
         The ``Version`` value (0 when absent).
@@ -95,10 +95,10 @@ class DatHeader:
         Header keywords to values.
     """
 
-    __slots__ = ("start", "version", "ev_type", "ev_size", "sensor", "fields")
+    __slots__ = ("data_start", "version", "ev_type", "ev_size", "sensor", "fields")
 
-    def __init__(self, start, version, ev_type, ev_size, sensor, fields):
-        self.start = start
+    def __init__(self, data_start, version, ev_type, ev_size, sensor, fields):
+        self.data_start = data_start
         self.version = version
         self.ev_type = ev_type
         self.ev_size = ev_size
@@ -253,23 +253,23 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> EventArray:
     hdr = read_dat_header(p)
     if hdr.ev_size != RECORD_BYTES:
         raise DecodeError(
-            p, f"event size {hdr.ev_size} in the header is not the 8-byte CD record eventkit decodes", offset=hdr.start - 1
+            p, f"event size {hdr.ev_size} in the header is not the 8-byte CD record eventkit decodes", offset=hdr.data_start - 1
         )
     if not hdr.legacy and hdr.ev_type is not None and hdr.ev_type not in CD_TYPES:
         raise DecodeError(
             p,
             f"event type {hdr.ev_type} is not a CD event type (0 Event2D, 12 EventCD): "
             f"this .dat holds other data (e.g. external triggers)",
-            offset=hdr.start - 2,
+            offset=hdr.data_start - 2,
         )
     size = os.path.getsize(p)
-    payload = max(0, size - hdr.start)
+    payload = max(0, size - hdr.data_start)
     nrec, rest = divmod(payload, RECORD_BYTES)
     if rest:
         raise DecodeError(
             p,
             f"the payload ({payload} bytes) is not a whole number of 8-byte records: the file is truncated",
-            offset=hdr.start + nrec * RECORD_BYTES,
+            offset=hdr.data_start + nrec * RECORD_BYTES,
         )
     width, height = (hdr.sensor.width, hdr.sensor.height) if hdr.sensor is not None else (_NO_LIMIT, _NO_LIMIT)
     state = np.array([-1, 0], dtype=np.int64)
@@ -287,7 +287,7 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> EventArray:
             )
         return chunk.shape[0]
 
-    return decode_chunks(p, hdr.start, size, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES)
+    return decode_chunks(p, hdr.data_start, size, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES)
 
 
 FORMAT = EventFormat(

@@ -219,6 +219,6 @@ def test_matches_expelliarmus_golden_xyp_and_literal_t(tmp_path):
     assert ev.shape == (case["event_count"],)
     xyp = hashlib.sha256(np.concatenate([ev[k].astype("<i8") for k in "xyp"]).tobytes()).hexdigest()
     assert xyp == case["sha256_xyp_int64"]
-    end = evt3.parse_raw_header(data).end
+    end = evt3.parse_raw_header(data).data_start
     ws = np.frombuffer(data[end:], dtype="<u2").tolist()
     assert ev["t"].tolist() == literal_t(ws)
