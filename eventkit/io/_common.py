@@ -51,6 +51,19 @@ def header_end(path: str, prefix: bytes, *, limit: int = 1 << 24) -> tuple[int, 
     return pos, lines
 
 
+def header_fields(lines: list[bytes]) -> dict[str, str]:
+    """``{keyword: value}`` of ``"% keyword value"`` header lines (``.raw``, ``.dat``): the
+    keyword lower-cased, the first byte (``%``) dropped, the last occurrence winning."""
+    fields: dict[str, str] = {}
+    for line in lines:
+        text = line[1:].decode("latin-1").strip()
+        if not text:
+            continue
+        key, _, value = text.partition(" ")
+        fields[key.lower()] = value.strip()
+    return fields
+
+
 def trim(out: EventArray, n: int) -> EventArray:
     """Return the first ``n`` events of a pre-allocated output, copying only when it saves memory."""
     if n == out.shape[0]:

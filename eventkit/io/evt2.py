@@ -63,7 +63,7 @@ import numpy as np
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file
+from ._common import check_file, header_fields
 from ._format import EventFormat
 
 __all__ = ["read_evt2", "FORMAT", "DECODER_VERSION", "RawHeader", "read_raw_header", "parse_raw_header"]
@@ -201,13 +201,7 @@ def _geometry_of(fields: dict[str, str]) -> SensorSize | None:
 def parse_raw_header(data: bytes) -> RawHeader:
     """Parse the ``.raw`` text header at the start of ``data`` (see the module docstring)."""
     end, lines, _ = _scan_header(data)
-    fields: dict[str, str] = {}
-    for line in lines:
-        text = line[2:].decode("latin-1").strip()
-        if not text:
-            continue
-        key, _, value = text.partition(" ")
-        fields[key.lower()] = value.strip()
+    fields = header_fields(lines)
     return RawHeader(end, fields, _encoding_of(fields), _geometry_of(fields))
 
 

@@ -64,7 +64,7 @@ import numpy as np
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file, header_end
+from ._common import check_file, header_end, header_fields
 from ._format import EventFormat
 
 __all__ = ["read_prophesee_dat", "FORMAT", "DECODER_VERSION", "DatHeader", "read_dat_header"]
@@ -111,17 +111,6 @@ class DatHeader:
         return self.version < 2
 
 
-def _parse_fields(lines: list[bytes]) -> dict[str, str]:
-    fields: dict[str, str] = {}
-    for line in lines:
-        text = line[1:].decode("latin-1").strip()
-        if not text:
-            continue
-        key, _, value = text.partition(" ")
-        fields[key.lower()] = value.strip()
-    return fields
-
-
 def _int_field(fields: dict[str, str], key: str) -> int | None:
     m = re.match(r"\s*(\d{1,6})(?:\.\d*)?(?:\s|$)", fields.get(key, ""))
     return int(m.group(1)) if m else None
@@ -136,7 +125,7 @@ def read_dat_header(path: str) -> DatHeader:
         If the file ends inside the event type/size bytes.
     """
     end, lines = header_end(path, b"%")
-    fields = _parse_fields(lines)
+    fields = header_fields(lines)
     version = _int_field(fields, "version") or 0
     w, h = _int_field(fields, "width"), _int_field(fields, "height")
     sensor = SensorSize(w, h, 2) if w and h else None
