@@ -69,16 +69,27 @@ def _model_names() -> list[str]:
 @click.option("--max-batches", default=None, type=click.IntRange(min=1),
               help="Stop every pass after this many batches (a smoke run).")
 @click.option("--quiet", is_flag=True, help="No per-batch progress bars.")
+@click.option("--distributed", is_flag=True,
+              help="Data-parallel: join the job a launcher (torchrun, srun) describes in RANK, WORLD_SIZE, "
+                   "LOCAL_RANK, MASTER_ADDR, MASTER_PORT; one process per GPU (NCCL) or CPU worker (gloo). "
+                   "--batch-size is then the global batch, split over the processes.")
+@click.option("--sync-bn/--no-sync-bn", default=True, show_default=True,
+              help="Distributed: batch norm over the global batch (else per process).")
+@click.option("--dist-timeout", default=600.0, show_default=True, type=click.FloatRange(min=0, min_open=True),
+              help="Distributed: seconds a collective waits for the other processes before the run fails.")
 def train(store: Path, model: str, epochs: int, batch_size: int, lr: float, T: int | None, backend: str,
           device: str, out: Path, resume: bool, seed: int, loss: str, optimizer: str, weight_decay: float,
           amp: bool | None, workers: int, val_fraction: float, overwrite: bool, max_batches: int | None,
-          quiet: bool) -> None:
+          quiet: bool, distributed: bool, sync_bn: bool, dist_timeout: float) -> None:
     """Train a spiking network on a frame store; checkpoint and log every epoch.
 
     Writes OUT/last.pt (every epoch), OUT/best.pt (best validation accuracy), OUT/log.csv and
     OUT/curves.png. The validation split is the store's val split, or --val-fraction of the train
     split carved out by user/recording; the test split is evaluated once at the end, with best.pt.
     Before the first step it prints an estimate of peak memory and time per epoch.
+
+    Several GPUs or nodes: start one process per device with torchrun and add --distributed
+    (docs/training.md); only rank 0 prints and writes OUT.
 
     \b
     Examples:
@@ -87,21 +98,28 @@ def train(store: Path, model: str, epochs: int, batch_size: int, lr: float, T: i
       snnmodels train --store …/dvs128-gesture/stores/frames-T16-number.zarr --model plif-gesture \\
           --backend cupy --device cuda --epochs 256 --batch-size 16 --lr 1e-3 --out runs/plif
       snnmodels train --store … --out runs/plif --epochs 256 --resume
+      torchrun --nproc-per-node 4 -m snnmodels train --distributed --store … --model plif-gesture \
+          --backend cupy --batch-size 64 --out runs/plif4
     """
     _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume, seed, loss, optimizer,
-           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet)
+           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet, distributed, sync_bn,
+           dist_timeout)
 
 
 @snn_errors
 def _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume, seed, loss, optimizer,
-           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet) -> None:
+           weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet, distributed=False, sync_bn=True,
+           dist_timeout=600.0) -> None:
     from snnmodels.training import TrainConfig, fit
 
     cfg = TrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                       T=T, backend=backend, device=device, optimizer=optimizer, weight_decay=weight_decay,
                       loss=loss, amp=amp, seed=seed, num_workers=workers, val_fraction=val_fraction,
-                      max_batches=max_batches, progress=not quiet)
+                      max_batches=max_batches, progress=not quiet, distributed=distributed, sync_bn=sync_bn,
+                      dist_timeout=dist_timeout)
     result = fit(cfg, resume=resume, overwrite=overwrite, log=click.echo)
+    if result.rank != 0:
+        return  # rank 0 reports for the whole job
     if result.test is not None:
         click.echo(f"final test accuracy {result.test_acc:.2%} of the validation-selected model (best.pt, epoch "
                    f"{result.best_epoch}, validation accuracy {result.best_acc:.2%})")

@@ -1,10 +1,16 @@
-"""Batches for training from an eventkit frame store, time-first and float.
+"""Batches for training from an eventkit frame store, time-first.
 
-:func:`store_batches` yields ``(x [T, N, C, H, W] float32, labels [N] int64, lengths [N] int64)``.
+:func:`store_batches` yields ``(x [T, N, C, H, W] float32, labels [N] int64, lengths [N] int64)``;
+with ``dtype=None`` ``x`` keeps the store's integer type (2 bytes a count instead of 4), which the
+training loop moves to the device and converts to float there (:func:`to_device`).
 Small splits (the demo, tests) are read once into memory and batched by indexing, which is the
 fastest path on a few cores; larger ones stream through :class:`eventkit.torch.FrameDataset` and a
 DataLoader. Shuffling uses a generator seeded from ``(seed, epoch)``, so an epoch's order does not
 depend on what ran before it: a resumed run sees the same batches as an uninterrupted one.
+
+Data-parallel runs (``rank``/``world_size``): the epoch's order and its cut into GLOBAL batches of
+``batch_size`` are those of the one-process run; rank ``r`` takes the contiguous part ``r`` of every
+global batch. So N processes together see, at every step, exactly the samples one process would.
 """
 
 from __future__ import annotations
@@ -24,7 +30,7 @@ from eventkit.store.errors import StoreCorruptError
 from ..errors import ConfigError
 from eventkit.store.integrity import unwrap_worker_error
 
-__all__ = ["StoreInfo", "store_info", "FrameBatches", "store_batches", "PRELOAD_LIMIT"]
+__all__ = ["StoreInfo", "store_info", "FrameBatches", "store_batches", "to_device", "PRELOAD_LIMIT"]
 
 #: Splits up to this many float32 bytes are read into memory (``preload="auto"``).
 PRELOAD_LIMIT = 512 * 2**20
@@ -78,12 +84,36 @@ def _resolve_T(info: StoreInfo, T: int | None, variable: bool) -> int:
     return T
 
 
-def _to_time_first(x: torch.Tensor, T: int) -> torch.Tensor:
-    """``[N, T', ...]`` of any dtype -> ``[T, N, ...]`` float32 (cropped or zero-padded to ``T``)."""
+def _to_time_first(x: torch.Tensor, T: int, dtype: torch.dtype | None = torch.float32) -> torch.Tensor:
+    """``[N, T', ...]`` of any dtype -> ``[T, N, ...]`` of ``dtype`` (None: kept), cropped or zero-padded to ``T``."""
     x = x[:, :T]
     if x.shape[1] < T:
         x = torch.cat([x, x.new_zeros((x.shape[0], T - x.shape[1], *x.shape[2:]))], 1)
-    return x.to(torch.float32).transpose(0, 1).contiguous()
+    if dtype is not None:
+        x = x.to(dtype)
+    return x.transpose(0, 1).contiguous()
+
+
+def to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.float32) -> torch.Tensor:
+    """Move a batch to ``device`` and make it ``dtype`` there.
+
+    On CUDA the host tensor is pinned (when it is not already) and copied with ``non_blocking=True``,
+    so the copy overlaps the host's work on the next batch; integer frames travel at their stored
+    width and are converted to float on the device, where it costs nothing next to a training step.
+    """
+    if device.type == "cuda":
+        if x.device.type == "cpu" and not x.is_pinned():
+            x = x.pin_memory()
+        x = x.to(device, non_blocking=True)
+    else:
+        x = x.to(device)
+    return x if x.dtype == dtype else x.to(dtype)
+
+
+def global_batches(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:
+    """``(start, stop)`` of every global batch of an epoch of ``n`` samples."""
+    stops = range(batch_size, n + (0 if drop_last else batch_size), batch_size)
+    return [(stop - batch_size, min(stop, n)) for stop in stops]
 
 
 class FrameBatches:
@@ -109,12 +139,22 @@ class FrameBatches:
         DataLoader workers when streaming.
     indices
         Use only these samples of the split (a carved train/validation part; None: all of them).
+    dtype
+        Type of ``x``: ``torch.float32`` (default), or None for the store's integer type (the training
+        loop converts on the device, :func:`to_device`).
+    pin_memory
+        Yield ``x`` in page-locked memory (for fast asynchronous copies to a CUDA device).
+    rank, world_size
+        Data-parallel sharding: ``batch_size`` is the global batch and this process gets the
+        contiguous part ``rank`` of each one (sizes differ by at most one). A last global batch with
+        fewer samples than ranks is dropped (every rank must take part in every step).
     """
 
     def __init__(
         self, path: str | os.PathLike[str], split: str, *, batch_size: int, T: int | None = None,
         shuffle: bool = False, seed: int = 0, preload: bool | str = "auto", num_workers: int = 0,
-        drop_last: bool = False, indices: list[int] | None = None,
+        drop_last: bool = False, indices: list[int] | None = None, dtype: torch.dtype | None = torch.float32,
+        pin_memory: bool = False, rank: int = 0, world_size: int = 1,
     ) -> None:
         self.info = store_info(path)
         if split not in self.info.splits:
@@ -122,6 +162,11 @@ class FrameBatches:
                              f"{', '.join(self.info.splits)}")
         if batch_size < 1:
             raise ConfigError(f"batch size must be >= 1, got {batch_size}")
+        if not 0 <= rank < world_size:
+            raise ConfigError(f"rank {rank} is not within world size {world_size}")
+        if batch_size < world_size:
+            raise ConfigError(f"--batch-size {batch_size} is the global batch, shared by {world_size} processes; "
+                              f"it must be at least the number of processes")
         store = eventkit.open_store(self.info.path)
         view = store[split]
         total = len(view)
@@ -135,6 +180,7 @@ class FrameBatches:
         self.lengths = self.lengths.clamp(max=self.T)
         self.split, self.batch_size, self.shuffle, self.seed = split, int(batch_size), shuffle, int(seed)
         self.drop_last, self.num_workers, self.epoch = drop_last, int(num_workers), 0
+        self.dtype, self.pin_memory, self.rank, self.world_size = dtype, bool(pin_memory), int(rank), int(world_size)
         n = len(self.labels)
         nbytes = n * self.T * int(np.prod(self.info.input_size)) * 4
         if preload == "auto":
@@ -142,16 +188,33 @@ class FrameBatches:
         self.frames: torch.Tensor | None = None
         if preload:
             frames = view.read_frames(self.indices)[:, : self.T]
-            self.frames = torch.from_numpy(frames.astype(np.float32, copy=False))
+            # integer batches keep the stored type in memory too (half of float32 for uint16 counts)
+            self.frames = torch.from_numpy(frames if dtype is None else frames.astype(np.float32, copy=False))
+
+    def _steps(self) -> list[tuple[int, int]]:
+        """``(start, stop)`` in the epoch's order of this process's part of every step's global batch."""
+        steps = []
+        for lo, hi in global_batches(len(self.labels), self.batch_size, self.drop_last):
+            if self.world_size > 1 and hi - lo < self.world_size:
+                continue  # too few samples for every rank to take part: dropped (see the class docstring)
+            size = hi - lo
+            steps.append((lo + size * self.rank // self.world_size, lo + size * (self.rank + 1) // self.world_size))
+        return steps
 
     def __len__(self) -> int:
-        n = len(self.labels)
-        return n // self.batch_size if self.drop_last else -(-n // self.batch_size)
+        return len(self._steps())
 
     @property
     def num_samples(self) -> int:
-        """Samples in the split."""
-        return int(len(self.labels))
+        """Samples this process sees in an epoch (all of the split in a one-process run)."""
+        if self.world_size == 1:
+            return int(len(self.labels))
+        return sum(hi - lo for lo, hi in self._steps())
+
+    @property
+    def local_batch_size(self) -> int:
+        """This process's share of a full global batch."""
+        return -(-self.batch_size // self.world_size)
 
     def set_epoch(self, epoch: int) -> None:
         """Select the shuffling order of ``epoch``."""
@@ -166,23 +229,27 @@ class FrameBatches:
 
     def __iter__(self) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         order = self._order()
+        steps = self._steps()
         if self.frames is not None:
-            for b in range(len(self)):
-                idx = order[b * self.batch_size : (b + 1) * self.batch_size]
-                yield _to_time_first(self.frames[idx], self.T), self.labels[idx], self.lengths[idx]
+            for lo, hi in steps:
+                idx = order[lo:hi]
+                x = _to_time_first(self.frames[idx], self.T, self.dtype)
+                yield (x.pin_memory() if self.pin_memory else x), self.labels[idx], self.lengths[idx]
             return
-        yield from self._stream(order)
+        yield from self._stream(order, steps)
 
-    def _stream(self, order: torch.Tensor) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
+    def _stream(self, order: torch.Tensor, steps: list[tuple[int, int]],
+                ) -> Iterator[tuple[torch.Tensor, torch.Tensor, torch.Tensor]]:
         from torch.utils.data import DataLoader
 
         from eventkit.torch import FrameDataset, pad_collate
 
-        ds = FrameDataset(self.info.path, self.split, dtype=torch.float32, return_length=True)
+        ds = FrameDataset(self.info.path, self.split, dtype=self.dtype, return_length=True)
         collate = functools.partial(pad_collate, time_first=True, total_length=max(self.T, ds.t_max))
-        loader = DataLoader(ds, batch_size=self.batch_size, sampler=self.indices[order.numpy()].tolist(), collate_fn=collate,
-                            num_workers=self.num_workers, drop_last=self.drop_last,
-                            persistent_workers=False)
+        samples = self.indices[order.numpy()]
+        batches = [samples[lo:hi].tolist() for lo, hi in steps]  # this process's part of each global batch
+        loader = DataLoader(ds, batch_sampler=batches, collate_fn=collate, num_workers=self.num_workers,
+                            pin_memory=self.pin_memory, persistent_workers=False)
         try:
             for x, y, lengths in loader:
                 yield x[: self.T], y, lengths.clamp(max=self.T)

@@ -20,6 +20,14 @@ Before the first step ``fit`` prints an estimate of peak memory and time per epo
 Determinism: the model is initialised from ``seed``, every epoch's shuffling order comes from
 ``(seed, epoch)`` and the global RNG states (dropout) are saved in the checkpoint, so on the CPU a
 resumed run ends with the same weights as an uninterrupted one.
+
+Data-parallel runs (``distributed=True``, one process per device started by ``torchrun``; see
+:mod:`snnmodels.training.distributed` and ``docs/training.md``): ``batch_size`` is the GLOBAL batch,
+split over the processes, and batch norm uses the global batch's statistics (``sync_bn``), so N
+processes train like one with the same options. Each epoch's dropout masks come from
+``(seed, epoch, rank)``. Only rank 0 writes the run's files, prints and shows progress;
+checkpoints hold the plain network's weights (no ``module.`` prefix), so any number of processes
+(or one) can resume from them.
 """
 
 from __future__ import annotations
@@ -42,6 +50,9 @@ from snnmodels.training.checkpoint import (
     check_state_dict, load_checkpoint, model_from_checkpoint, rng_state, set_rng_state,
 )
 from snnmodels.training.data import FrameBatches
+from snnmodels.training.distributed import (
+    SINGLE, Dist, init_distributed, launch_env, rank_seed, require_launch_env, shard_indices,
+)
 from snnmodels.training.estimate import estimate_run, peak_rss
 from snnmodels.training.loop import EpochStats, evaluate, train_one_epoch
 from snnmodels.training.losses import LOSSES
@@ -70,7 +81,8 @@ class TrainConfig:
     out : str
         Output folder.
     epochs, batch_size, lr : int, int, float
-        Schedule length, samples per step, peak learning rate.
+        Schedule length, samples per step (the global batch, shared by all processes of a
+        distributed run), peak learning rate.
     T : int or None
         Time steps (None: the store's).
     backend : str
@@ -108,6 +120,14 @@ class TrainConfig:
         ``k`` of the top-k accuracy.
     model_kwargs : dict
         Extra network/neuron arguments (``dropout``, ``tau``, ...).
+    distributed : bool
+        Join the data-parallel job the launcher describes (``RANK``, ``WORLD_SIZE``, ``LOCAL_RANK``,
+        ``MASTER_ADDR``, ``MASTER_PORT``); each process uses CUDA device ``LOCAL_RANK`` (NCCL) or the CPU
+        (gloo). True requires those variables; False still joins when all of them are set (``torchrun``).
+    sync_bn : bool
+        Distributed: batch norm over the global batch (else each process normalises its own part).
+    dist_timeout : float
+        Distributed: seconds a collective waits for the other processes before the run fails.
     """
 
     store: str
@@ -135,6 +155,9 @@ class TrainConfig:
     preload: bool | str = "auto"
     topk: int = 3
     model_kwargs: dict[str, Any] = field(default_factory=dict)
+    distributed: bool = False
+    sync_bn: bool = True
+    dist_timeout: float = 600.0
 
     def validate(self) -> None:
         """Raise :class:`ConfigError` (a ``ValueError``) with one clear sentence for a bad option."""
@@ -152,6 +175,8 @@ class TrainConfig:
             raise ConfigError(f"--val-fraction must be between 0 and 0.9, got {self.val_fraction:g}")
         if self.max_batches is not None and self.max_batches < 1:
             raise ConfigError(f"--max-batches must be >= 1, got {self.max_batches}")
+        if not self.dist_timeout > 0:
+            raise ConfigError(f"--dist-timeout must be > 0 seconds, got {self.dist_timeout:g}")
 
 
 @dataclass
@@ -172,6 +197,10 @@ class TrainResult:
         The test split evaluated once with the ``best.pt`` weights (None: no test split).
     validation : ValidationSplit
         Where the validation samples came from.
+    step_losses : list of list of float
+        Per epoch of this call, the mean loss of every step's global batch.
+    rank : int
+        This process's rank (0 in a one-process run; only rank 0 wrote the run's files).
     """
 
     history: list[dict[str, float]]
@@ -181,6 +210,8 @@ class TrainResult:
     model: torch.nn.Module = field(repr=False)
     test: EpochStats | None = None
     validation: ValidationSplit | None = None
+    step_losses: list[list[float]] = field(default_factory=list, repr=False)
+    rank: int = 0
 
     @property
     def test_acc(self) -> float:
@@ -254,18 +285,46 @@ def fit(
         No store, or no checkpoint to resume from.
     """
     cfg.validate()
-    device = resolve_device(cfg.device, cfg.backend)
+    dist = _join(cfg)
+    try:
+        return _fit(cfg, dist, resume, overwrite, log)
+    finally:
+        dist.close()
+
+
+def _join(cfg: TrainConfig) -> Dist:
+    """This process's :class:`Dist`: the launcher's job when ``cfg.distributed`` or when a launcher
+    (``torchrun``) set all of its variables, else one process."""
+    env = require_launch_env() if cfg.distributed else launch_env()
+    if env is None:
+        return SINGLE
+    device = "cpu" if cfg.device == "auto" and cfg.backend == "numba" else cfg.device
+    return init_distributed(env, device, timeout_s=cfg.dist_timeout)
+
+
+def _fit(cfg: TrainConfig, dist: Dist, resume: bool, overwrite: bool, log: Callable[[str], None] | None,
+         ) -> TrainResult:
+    device = resolve_device(str(dist.device) if dist.enabled else cfg.device, cfg.backend)
     amp = device.type == "cuda" if cfg.amp is None else bool(cfg.amp and device.type == "cuda")
     out = Path(cfg.out)
-    say = log or (lambda s: None)
+    main = dist.is_main
+    say = (log or (lambda s: None)) if main else (lambda s: None)
 
-    _check_out(out, resume, overwrite)
-    resumed = _resume_checkpoint(cfg, out) if resume else None
-    val_split = _validation_split(cfg, resumed, out / "last.pt")
+    def prepare() -> tuple[dict[str, Any] | None, ValidationSplit]:
+        _check_out(out, resume, overwrite)
+        resumed = _resume_checkpoint(cfg, out) if resume else None
+        return resumed, _validation_split(cfg, resumed, out / "last.pt")
+
+    # rank 0 reads the run folder (only it needs to see --out) and hands the result to the others
+    resumed, val_split = dist.on_main(prepare)
     train_idx = val_split.train_indices if val_split.source == "carved" else None
-    common = dict(batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload, num_workers=cfg.num_workers)
-    train = open_batches(cfg.store, cfg.train_split, shuffle=True, seed=cfg.seed, indices=train_idx, **common)
-    val = (open_batches(cfg.store, val_split.split or cfg.train_split, indices=val_split.val_indices, **common)
+    common = dict(T=cfg.T, preload=cfg.preload, num_workers=cfg.num_workers, dtype=None,
+                  pin_memory=device.type == "cuda")
+    train = open_batches(cfg.store, cfg.train_split, shuffle=True, seed=cfg.seed, indices=train_idx,
+                         batch_size=cfg.batch_size, rank=dist.rank, world_size=dist.world_size, **common)
+    eval_batch = train.local_batch_size
+    val = (open_batches(cfg.store, val_split.split or cfg.train_split, batch_size=eval_batch,
+                        indices=_shard(val_split.val_indices, dist), **common)
            if val_split.source != "none" else None)
     info = train.info
 
@@ -289,55 +348,83 @@ def fit(
         history = list(ckpt["history"])
         start, best_acc, best_epoch = ckpt["epoch"] + 1, ckpt["best_acc"], ckpt["best_epoch"]
         say(f"resumed from {out / 'last.pt'} after epoch {ckpt['epoch'] + 1}")
-    elif overwrite:
+    elif overwrite and main:
         _remove_run_files(out)
-    out.mkdir(parents=True, exist_ok=True)
+    if main:
+        out.mkdir(parents=True, exist_ok=True)
+    if dist.enabled:
+        say(f"distributed: {dist.world_size} processes ({'NCCL' if device.type == 'cuda' else 'gloo'}), global "
+            f"batch {cfg.batch_size} (about {train.local_batch_size} per process), batch norm "
+            f"{'over the global batch' if cfg.sync_bn else 'per process'}")
     say(("(kept from last.pt) " if resumed is not None and "validation" in resumed else "") + val_split.describe())
     estimate = None
-    if log is not None and start < cfg.epochs:
-        estimate = _estimate(cfg, model, train, val, device, say)
+    if log is not None and main and start < cfg.epochs:
+        estimate = _estimate(cfg, model, train, val, device, say)  # before DDP: no collectives inside
     if cfg.max_batches is not None:
         say(f"smoke run: every pass stops after {cfg.max_batches} batch(es)")
     if start >= cfg.epochs:
         say(f"nothing to do: {out / 'last.pt'} already holds {start} epochs (ask for more with --epochs)")
 
-    passes = dict(device=device, amp=amp, k=cfg.topk, progress=cfg.progress, max_batches=cfg.max_batches)
-    for epoch in range(start, cfg.epochs):
-        train.set_epoch(epoch)
-        lr = optimizer.param_groups[0]["lr"]
-        tr = train_one_epoch(model, train, optimizer, cfg.loss, scaler=scaler,
-                             desc=f"epoch {epoch + 1}/{cfg.epochs} train", **passes)
-        scheduler.step()
-        va = (evaluate(model, val, cfg.loss, desc=f"epoch {epoch + 1}/{cfg.epochs} val", **passes)
-              if val is not None else EpochStats(float("nan"), float("nan"), float("nan"), 0, 0.0))
-        row = {"epoch": epoch + 1, "train_loss": tr.loss, "train_acc": tr.acc, "train_topk": tr.topk_acc,
-               "val_loss": va.loss, "val_acc": va.acc, "val_topk": va.topk_acc, "lr": lr,
-               "train_s": tr.seconds, "val_s": va.seconds}
-        history.append(row)
-        improved = val is None or va.acc > best_acc  # without validation, best.pt is the last epoch
-        if improved:
-            best_acc, best_epoch = (va.acc if val is not None else float("nan")), epoch + 1
-        ckpt = {
-            "epoch": epoch, "config": dataclasses.asdict(cfg), "classes": info.classes,
-            "input_size": list(info.input_size), "T": train.T, "model_state": model.state_dict(),
-            "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
-            "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
-            "history": history, "best_acc": best_acc, "best_epoch": best_epoch, "validation": val_split.to_dict(),
-        }
-        _save(ckpt, out / "last.pt")
-        if improved:
-            _save(ckpt, out / "best.pt")
-        _write_log(history, out / "log.csv")
-        plot_curves(history, out / "curves.png",
-                    title=f"{cfg.model} on {Path(cfg.store).name}, backend {cfg.backend}, run {out.name}")
-        say(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {tr.loss:.4f} acc {tr.acc:6.2%}  "
-            f"val loss {va.loss:.4f} acc {va.acc:6.2%} top-{cfg.topk} {va.topk_acc:6.2%}  "
-            f"lr {lr:.2e}  {tr.seconds + va.seconds:5.1f} s")
+    net = dist.wrap(model, sync_bn=cfg.sync_bn)  # `model` stays the plain network: evaluation, checkpoints
+    passes = dict(device=device, amp=amp, k=cfg.topk, progress=cfg.progress and main, max_batches=cfg.max_batches,
+                  dist=dist)
+    step_losses: list[list[float]] = []
+    hint = (f"The checkpoint of the last finished epoch is {out / 'last.pt'}: run the same command with --resume "
+            f"(on any number of processes)")
+    with dist.guard(hint):
+        for epoch in range(start, cfg.epochs):
+            train.set_epoch(epoch)
+            if dist.enabled:  # independent dropout masks per rank, the same ones again on resume
+                torch.manual_seed(rank_seed(cfg.seed, epoch, dist.rank))
+            lr = optimizer.param_groups[0]["lr"]
+            tr = train_one_epoch(net, train, optimizer, cfg.loss, scaler=scaler,
+                                 desc=f"epoch {epoch + 1}/{cfg.epochs} train", **passes)
+            step_losses.append(tr.step_losses)
+            scheduler.step()
+            va = (evaluate(model, val, cfg.loss, desc=f"epoch {epoch + 1}/{cfg.epochs} val", **passes)
+                  if val is not None else EpochStats(float("nan"), float("nan"), float("nan"), 0, 0.0))
+            row = {"epoch": epoch + 1, "train_loss": tr.loss, "train_acc": tr.acc, "train_topk": tr.topk_acc,
+                   "val_loss": va.loss, "val_acc": va.acc, "val_topk": va.topk_acc, "lr": lr,
+                   "train_s": tr.seconds, "val_s": va.seconds}
+            history.append(row)
+            improved = val is None or va.acc > best_acc  # without validation, best.pt is the last epoch
+            if improved:
+                best_acc, best_epoch = (va.acc if val is not None else float("nan")), epoch + 1
+            if main:
+                _save_epoch(cfg, out, epoch, info, train.T, model, optimizer, scheduler, scaler, history,
+                            best_acc, best_epoch, val_split, improved)
+            say(f"epoch {epoch + 1:3d}/{cfg.epochs}  train loss {tr.loss:.4f} acc {tr.acc:6.2%}  "
+                f"val loss {va.loss:.4f} acc {va.acc:6.2%} top-{cfg.topk} {va.topk_acc:6.2%}  "
+                f"lr {lr:.2e}  {tr.seconds + va.seconds:5.1f} s")
 
-    test = _final_test(cfg, out, passes, say)
+        test = _final_test(cfg, out, passes, say, dist)
     if estimate is not None and device.type == "cpu":
         say(f"memory: measured peak RSS {peak_rss() / 1e9:.2f} GB (estimated ~{estimate.peak_bytes / 1e9:.2f} GB)")
-    return TrainResult(history, best_acc, best_epoch, out, model, test, val_split)
+    return TrainResult(history, best_acc, best_epoch, out, model, test, val_split, step_losses, dist.rank)
+
+
+def _shard(indices: list[int], dist: Dist) -> list[int]:
+    """This process's disjoint part of an evaluation split (all of it in a one-process run)."""
+    return [indices[i] for i in shard_indices(len(indices), dist.rank, dist.world_size)]
+
+
+def _save_epoch(cfg: TrainConfig, out: Path, epoch: int, info: Any, T: int, model: torch.nn.Module,
+                optimizer: torch.optim.Optimizer, scheduler: Any, scaler: Any, history: list[dict[str, float]],
+                best_acc: float, best_epoch: int, val_split: ValidationSplit, improved: bool) -> None:
+    """Write last.pt (and best.pt when ``improved``), log.csv and curves.png after ``epoch``."""
+    ckpt = {
+        "epoch": epoch, "config": dataclasses.asdict(cfg), "classes": info.classes,
+        "input_size": list(info.input_size), "T": T, "model_state": model.state_dict(),
+        "optimizer_state": optimizer.state_dict(), "scheduler_state": scheduler.state_dict(),
+        "scaler_state": scaler.state_dict() if scaler is not None else None, "rng": rng_state(),
+        "history": history, "best_acc": best_acc, "best_epoch": best_epoch, "validation": val_split.to_dict(),
+    }
+    _save(ckpt, out / "last.pt")
+    if improved:
+        _save(ckpt, out / "best.pt")
+    _write_log(history, out / "log.csv")
+    plot_curves(history, out / "curves.png",
+                title=f"{cfg.model} on {Path(cfg.store).name}, backend {cfg.backend}, run {out.name}")
 
 
 def _check_out(out: Path, resume: bool, overwrite: bool) -> None:
@@ -391,34 +478,55 @@ def _estimate(cfg: TrainConfig, model: torch.nn.Module, train: FrameBatches, val
     """Print the memory/time estimate (and a warning when it does not fit) before the first step."""
     train.set_epoch(0)
     x, y, _ = next(iter(train))
+    x = x.float()  # the batches keep the store's integer type; the loop converts on the device
+    batch = train.local_batch_size  # per process: what one process holds and computes
     steps = len(train) if cfg.max_batches is None else min(len(train), cfg.max_batches)
     val_n = val.num_samples if val is not None else 0
     if cfg.max_batches is not None:
-        val_n = min(val_n, cfg.max_batches * cfg.batch_size)
+        val_n = min(val_n, cfg.max_batches * batch)
     est = estimate_run(model, (x, y), optimizer=cfg.optimizer, loss=cfg.loss, device=device,
-                       batch_size=cfg.batch_size, train_samples=min(train.num_samples, steps * cfg.batch_size),
+                       batch_size=batch, train_samples=min(train.num_samples, steps * batch),
                        val_samples=val_n, steps=steps, backend=cfg.backend)
-    say(est.line(cfg.model, train.T, train.info.input_size, cfg.batch_size, cfg.backend))
+    say(est.line(cfg.model, train.T, train.info.input_size, batch, cfg.backend))
     warning = est.warning(device)
     if warning:
         say(warning)
     return est
 
 
-def _final_test(cfg: TrainConfig, out: Path, passes: dict[str, Any], say: Callable[[str], None]) -> EpochStats | None:
-    """Evaluate the test split once, with the weights of ``best.pt`` (the validation-selected model)."""
-    if not cfg.test_split or not (out / "best.pt").is_file():
+def _final_test(cfg: TrainConfig, out: Path, passes: dict[str, Any], say: Callable[[str], None],
+                dist: Dist = SINGLE) -> EpochStats | None:
+    """Evaluate the test split once, with the weights of ``best.pt`` (the validation-selected model).
+
+    Distributed: rank 0 reads ``best.pt`` and hands it to the others; each evaluates a disjoint part.
+    """
+    if not cfg.test_split:
         return None
-    best = load_checkpoint(out / "best.pt")
+    best = dist.on_main(lambda: load_checkpoint(out / "best.pt") if (out / "best.pt").is_file() else None)
+    if best is None:
+        return None
     selected = model_from_checkpoint(best, cfg.backend, out / "best.pt").to(passes["device"])
-    test = open_batches(cfg.store, cfg.test_split, batch_size=cfg.batch_size, T=cfg.T, preload=cfg.preload,
-                        num_workers=cfg.num_workers)
+    n_test = len(_split_view(cfg.store, cfg.test_split))
+    test = open_batches(cfg.store, cfg.test_split, batch_size=max(1, -(-cfg.batch_size // dist.world_size)),
+                        T=cfg.T, preload=cfg.preload, num_workers=cfg.num_workers, dtype=None,
+                        pin_memory=passes["device"].type == "cuda",
+                        indices=_shard(list(range(n_test)), dist))
     stats = evaluate(selected, test, cfg.loss, desc="test", **passes)
     source = best.get("validation", {}).get("source", "none")
     chosen = "validation accuracy" if source != "none" else "the last epoch (no validation)"
     say(f"test accuracy {stats.acc:.2%} (top-{cfg.topk} {stats.topk_acc:.2%}, {stats.samples} samples) of best.pt, "
         f"epoch {best['best_epoch']}, selected by {chosen}; the test split was not used for selection")
     return stats
+
+
+def _split_view(store: str, split: str) -> Any:
+    """``store[split]`` of an eventkit store (raises ConfigError for an unknown split)."""
+    import eventkit
+
+    opened = eventkit.open_store(Path(store).expanduser())
+    if split not in opened:
+        raise ConfigError(f"unknown split {split!r} for {store}; valid splits are {', '.join(opened)}")
+    return opened[split]
 
 
 def _same_shape(loaded: Any, expected: Any) -> bool:
