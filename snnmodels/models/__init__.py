@@ -13,7 +13,13 @@ plif-cifar10dvs    PLIF paper, CIFAR10-DVS: {c128k3-BN-PLIF-MP2}x4, DP, FC512, P
                    PLIF, voting by 10
 small              3 conv stages (16, 32, 32), FC classes*10, voting: the fast CPU demo network
 vgg11 / 13 / 16    spiking VGG (conv-BN-PLIF stacks), FC512, FC classes*10, voting
+small-fpn          segmentation: 4 conv stages (16, 32, 64, 64) + 32-channel FPN from stride 2, logits
+                   [N, classes, H, W] from the head's current averaged over T (CPU demo)
+vgg16-fpn          segmentation: spiking VGG16 (pooling after stages 1-4) + 128-channel FPN
 =================  ==========================================================================
+
+Segmentation models (:mod:`snnmodels.models.segmentation`) return ``[N, classes, H, W]`` logits,
+not per-step votes; :data:`SEGMENTATION_MODELS` names them.
 """
 
 from __future__ import annotations
@@ -26,10 +32,11 @@ from torch import nn
 from snnmodels.errors import ConfigError
 from snnmodels.models.blocks import VGG_CONFIGS, SequenceDropout, conv_stage, make_neuron, spiking_vgg_features
 from snnmodels.models.networks import PLIFNet, SmallNet, SpikingClassifier, SpikingVGG
+from snnmodels.models.segmentation import SEG_CONFIGS, SpikingFPN, build_segmenter
 
 __all__ = [
     "MODELS", "build_model", "PLIFNet", "SmallNet", "SpikingVGG", "SpikingClassifier", "SequenceDropout",
-    "conv_stage", "make_neuron", "spiking_vgg_features", "VGG_CONFIGS",
+    "conv_stage", "make_neuron", "spiking_vgg_features", "VGG_CONFIGS", "SEGMENTATION_MODELS", "SpikingFPN",
 ]
 
 
@@ -43,7 +50,10 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "plif-cifar10dvs": lambda **kw: PLIFNet(stages=4, **kw),
     "small": lambda **kw: SmallNet(**kw),
     **{name: _vgg(name) for name in VGG_CONFIGS},
+    **{name: (lambda n: lambda **kw: build_segmenter(n, **kw))(name) for name in SEG_CONFIGS},
 }
+#: The names in :data:`MODELS` that are segmenters (``[T, N, C, H, W] -> [N, classes, H, W]`` logits).
+SEGMENTATION_MODELS: frozenset[str] = frozenset(SEG_CONFIGS)
 
 
 def build_model(
