@@ -49,14 +49,19 @@ def recipes() -> dict[str, str]:
     return dict(RECIPE.findall(DOC.read_text(encoding="utf-8")))
 
 
-def run_recipe(name: str, tmp_path: Path, timeout: float = 240) -> subprocess.CompletedProcess:
-    """Run recipe ``name`` with bash in ``tmp_path`` (errexit on), stopping what it left running."""
+def run_recipe(name: str, tmp_path: Path, timeout: float = 240,
+               path: tuple[Path, ...] = ()) -> subprocess.CompletedProcess:
+    """Run recipe ``name`` with bash in ``tmp_path`` (errexit on), stopping what it left running.
+
+    ``path``: folders put first on PATH (before the sbatch stand-in above).
+    """
     text = recipes()[name].replace("8786", str(free_port()))
     stand_ins = tmp_path / "bin"
     stand_ins.mkdir(exist_ok=True)
     (stand_ins / "sbatch").write_text(SBATCH)
     (stand_ins / "sbatch").chmod(0o755)
-    env = dict(os.environ, EVENTKIT_ROOT=str(tmp_path / "root"), PATH=f"{stand_ins}:{BIN}:{os.environ['PATH']}")
+    env = dict(os.environ, EVENTKIT_ROOT=str(tmp_path / "root"),
+               PATH=":".join(map(str, [*path, stand_ins, BIN, os.environ["PATH"]])))
     env.pop("EVENTKIT_MANIFESTS", None)
     log = tmp_path / f"{name}.log"
     with open(log, "w") as out:  # a file, not a pipe: background jobs would hold a pipe open
@@ -97,7 +102,7 @@ def _assert_same_store(got: Path, want: Path) -> None:
 
 
 def test_every_recipe_is_tested():
-    assert set(recipes()) == {"local", "external", "array-script", "array", "time-limit"}
+    assert set(recipes()) == {"local", "external", "jobqueue", "array-script", "array", "time-limit"}
 
 
 @pytest.fixture(scope="module")
@@ -116,6 +121,21 @@ def test_external_scheduler_recipe(tmp_path, reference):
     assert res.returncode == 0, res.stdout
     assert "Traceback" not in res.stdout
     _assert_same_store(tmp_path / "gestures.zarr", reference)
+
+
+@pytest.mark.slow  # two CLI processes; tests/eventkit/pipeline/test_jobqueue.py covers --cluster by default
+def test_jobqueue_recipe(tmp_path, reference, monkeypatch):
+    """`--cluster slurm` with tests/helpers/fake_hpc's sbatch/scancel: jobs run here, and all are cancelled after."""
+    pytest.importorskip("dask_jobqueue")
+    fake_hpc = Path(__file__).resolve().parents[1] / "helpers" / "fake_hpc"
+    monkeypatch.setenv("FAKE_HPC_DIR", str(tmp_path / "hpc"))
+    res = run_recipe("jobqueue", tmp_path, path=(fake_hpc,))
+    assert res.returncode == 0, res.stdout
+    assert "Traceback" not in res.stdout and "submitted 2 SLURM job(s)" in res.stdout
+    _assert_same_store(tmp_path / "gestures.zarr", reference)
+    jobs = sorted((tmp_path / "hpc").glob("*.sh"))
+    assert len(jobs) == 2 and all(j.with_suffix(".cancelled").exists() for j in jobs)
+    assert "#SBATCH -A myproject" in jobs[0].read_text()
 
 
 def test_job_array_recipe(tmp_path, reference):

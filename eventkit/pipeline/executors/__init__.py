@@ -2,7 +2,8 @@
 
 Like rechunker's executors, the plan is data and the executor only decides where it runs. Dask is
 imported only by the dask executor. ``"auto"`` (:func:`choose_executor`) picks one of the two from
-the size of the job and the machine.
+the size of the job and the machine. Workers started as batch jobs (SLURM, PBS, SGE, LSF) come from
+:func:`.jobqueue.jobqueue_cluster`, which yields a scheduler address for the dask executor.
 """
 
 from __future__ import annotations
