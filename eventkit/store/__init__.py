@@ -9,6 +9,7 @@ from __future__ import annotations
 from .cache_key import cache_key, canonical_json, key_inputs
 from .errors import (
     IncompleteStoreError,
+    StoreAccessError,
     StoreCorruptError,
     StoreError,
     StoreLockedError,
@@ -30,6 +31,7 @@ __all__ = [
     "FrameSplit",
     "FrameStore",
     "IncompleteStoreError",
+    "StoreAccessError",
     "StoreCorruptError",
     "SampleRecord",
     "StoreError",

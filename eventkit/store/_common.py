@@ -11,6 +11,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._remote import RemotePath, location, zarr_store
 from ._replace import check_overwritable, remove_store
 from .cache_key import cache_key
 from .errors import IncompleteStoreError, StoreMismatchError, StoreNotFoundError
@@ -53,7 +54,11 @@ def prepare_root(
     anything else at ``path`` is refused (:func:`~eventkit.store._replace.check_overwritable`).
     """
     key = cache_key(inputs)
-    if overwrite:
+    if isinstance(path, RemotePath):
+        path.check_bucket()  # one clear line for a missing bucket or an unreachable endpoint
+        if overwrite and (read_root_attrs(path) or {}).get("eventkit_store"):
+            path.rmtree()  # an eventkit store only; anything else is refused below, as locally
+    elif overwrite:
         # Only an eventkit store is ever deleted; a link, a file or a folder with other files is
         # refused, an empty folder reused. (convert/synth replace a store by writing beside it
         # and swapping, see _replace; this path is the low-level writer's.)
@@ -77,7 +82,7 @@ def prepare_root(
                     f"rebuild it with --overwrite (overwrite=True) or convert to another path (--out)"
                 )
         remove_partial_files(path)  # leftovers of a killed writer; never read, but keep the tree clean
-        return zarr.open_group(path, mode="r+", zarr_format=3), True
+        return zarr.open_group(zarr_store(path, read_only=False), mode="r+", zarr_format=3), True
     root = {
         "eventkit_store": kind,
         "format_version": FORMAT_VERSION,
@@ -88,7 +93,7 @@ def prepare_root(
         "created": now(),
         "complete": False,
     }
-    return zarr.open_group(path, mode="w-", zarr_format=3, attributes=root), False
+    return zarr.open_group(zarr_store(path, read_only=False), mode="w-", zarr_format=3, attributes=root), False
 
 
 def require_array(group: zarr.Group, name: str, **kwargs: Any) -> zarr.Array:
@@ -112,8 +117,10 @@ def open_root(
     """Open a store for reading after checking kind, format version, completeness and key."""
     from .cache_key import canonical_json
 
-    p = Path(path)
+    p = location(path)
     attrs = read_root_attrs(p)
+    if attrs is None and isinstance(p, RemotePath):
+        p.check_bucket()  # "no such bucket" says more than "does not exist"
     if attrs is None or attrs.get("eventkit_store") != kind:
         what = ("does not exist" if not p.exists() else "holds no eventkit store" if attrs is None
                 else f"holds a {attrs.get('eventkit_store')!r} store")
@@ -139,7 +146,7 @@ def open_root(
             f"re-run the same `eventkit convert` (or `eventkit synth`) command to finish it (from Python, "
             f"allow_incomplete=True reads the samples already written)"
         )
-    return zarr.open_group(p, mode="r", zarr_format=3), attrs
+    return zarr.open_group(zarr_store(p, read_only=True), mode="r", zarr_format=3), attrs
 
 
 def finalize_root(group: zarr.Group, done: Mapping[str, np.ndarray]) -> None:

@@ -21,7 +21,9 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
 
+from ..errors import OptionError
 from ._lock import WriterLock
+from ._remote import RemotePath, location
 from .errors import StoreMismatchError
 from .layout import lock_path, read_root_attrs
 
@@ -148,7 +150,11 @@ def replace_store(final: str | os.PathLike[str], *, overwrite: bool, lock: bool 
     StoreLockedError
         Another process is writing the store.
     """
-    final = Path(final)
+    final = location(final)
+    if isinstance(final, RemotePath):
+        _refuse_remote_overwrite(final, overwrite)
+        yield Target(final, final, replacing=False)  # type: ignore[arg-type]
+        return
     if not overwrite or check_overwritable(final) != "store":
         yield Target(final, final, replacing=False)
         return
@@ -171,6 +177,16 @@ def replace_store(final: str | os.PathLike[str], *, overwrite: bool, lock: bool 
     finally:
         if held is not None:
             held.release()
+
+
+def _refuse_remote_overwrite(final: RemotePath, overwrite: bool) -> None:
+    """``overwrite`` of a store on an object store: refused, as the old store could not stay readable."""
+    if overwrite and (_store_attrs(final) or {}).get("eventkit_store"):
+        raise OptionError(
+            f"{final}: --overwrite (overwrite=True) cannot replace a store on an object store: objects cannot be "
+            f"renamed, so the old store could not stay readable until the new one is complete; delete it first "
+            f"(e.g. `aws s3 rm --recursive {final}`) or convert to another --out"
+        )
 
 
 def _swap(final: Path, staging: Path) -> None:

@@ -11,6 +11,7 @@ from ..errors import EventkitError
 
 __all__ = [
     "IncompleteStoreError",
+    "StoreAccessError",
     "StoreCorruptError",
     "StoreError",
     "StoreLockedError",
@@ -25,6 +26,11 @@ class StoreError(EventkitError):
 
 class StoreNotFoundError(StoreError, FileNotFoundError):
     """The path holds no eventkit store (or a store of the other kind)."""
+
+
+class StoreAccessError(StoreError, OSError):
+    """An object store (``s3://...``) cannot be reached or used: no such bucket, an unreachable
+    endpoint, refused credentials, a backend without exclusive create for the writer lock."""
 
 
 class StoreMismatchError(StoreError, ValueError):

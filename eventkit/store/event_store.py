@@ -18,6 +18,7 @@ from zarr.codecs import Crc32cCodec
 
 from ..events import EVENT_DTYPE, SensorSize, validate_events
 from ._common import LockedWriter, open_root, prepare_root, require_array
+from ._remote import location, zarr_store
 from .cache_key import key_inputs
 from .errors import IncompleteStoreError, StoreCorruptError
 from .integrity import (
@@ -66,7 +67,7 @@ def create_event_store(
 
     ``params`` describe any transform applied to the events before storing (part of the key).
     """
-    path = Path(path)
+    path = location(path)  # a local folder or an object-store URL (s3://...)
     sensor = SensorSize.of(sensor)
     params = dict(params or {})
     compressor = compressor if compressor is not None else default_compressor()
@@ -169,7 +170,7 @@ def open_event_store_writer(path: str | os.PathLike[str], *, expect_key: str | N
     from .errors import StoreMismatchError, StoreNotFoundError
     from .layout import read_root_attrs
 
-    path = Path(path)
+    path = location(path)
     attrs = read_root_attrs(path)
     if attrs is None or attrs.get("eventkit_store") != "events":
         raise StoreNotFoundError(f"{path}: holds no eventkit event store; create it with create_event_store")
@@ -177,7 +178,8 @@ def open_event_store_writer(path: str | os.PathLike[str], *, expect_key: str | N
         raise StoreMismatchError(f"{path}: cache key {attrs.get('cache_key')} does not match {expect_key}")
     spec = attrs.get("compressor")
     compressor = get_codec_class(spec["name"]).from_dict(spec) if spec else default_compressor()
-    return EventStoreWriter(path, zarr.open_group(path, mode="r+", zarr_format=3), None, compressor)
+    return EventStoreWriter(path, zarr.open_group(zarr_store(path, read_only=False), mode="r+", zarr_format=3), None,
+                            compressor)
 
 
 def open_event_store(
@@ -192,7 +194,7 @@ class EventStore(Mapping[str, "EventSplit"]):
     """A read-only event store: split name -> :class:`EventSplit`."""
 
     def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
-        self.path = Path(path)
+        self.path = location(path)
         self._options = options
         self._group, self.attrs = open_checked(self.path, "events", open_root, options)
         self._splits: dict[str, EventSplit] = {}

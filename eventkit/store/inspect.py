@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 import zarr
 
+from ._remote import RemotePath, location, zarr_store
 from .errors import StoreCorruptError, StoreNotFoundError
 from .integrity import DAMAGE_ERRORS, missing_chunks, validate_root_attrs, validate_split_metadata
 from .layout import read_root_attrs
@@ -57,14 +58,14 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
     StoreNotFoundError
         If ``path`` holds no eventkit store.
     """
-    p = Path(path)
+    p = location(path)  # a local folder or an object-store URL (s3://...)
     attrs = read_root_attrs(p) if p.is_dir() else None
     if attrs is None or attrs.get("eventkit_store") not in ("frames", "events"):
         what = "does not exist" if not p.exists() else "holds no eventkit store (no zarr.json with eventkit attrs)"
         raise StoreNotFoundError(f"{p}: {what}; give a store made by `eventkit convert` (a *.zarr folder)")
     validate_root_attrs(p, attrs)
     kind = attrs["eventkit_store"]
-    root = zarr.open_group(p, mode="r", zarr_format=3)
+    root = zarr.open_group(zarr_store(p, read_only=True), mode="r", zarr_format=3)
     classes = [str(c) for c in attrs.get("classes", [])]
     splits: dict[str, dict[str, Any]] = {}
     all_lengths: list[np.ndarray] = []
@@ -160,14 +161,14 @@ def verify_store(path: str | os.PathLike[str]) -> list[dict[str, Any]]:
     from .event_store import EventSplit
     from .reader import FrameSplit
 
-    p = Path(path)
+    p = location(path)  # a local folder or an object-store URL (s3://...)
     attrs = read_root_attrs(p) if p.is_dir() else None
     if attrs is None or attrs.get("eventkit_store") not in ("frames", "events"):
         what = "does not exist" if not p.exists() else "holds no eventkit store"
         raise StoreNotFoundError(f"{p}: {what}; give a store made by `eventkit convert`")
     validate_root_attrs(p, attrs)
     kind = attrs["eventkit_store"]
-    root = zarr.open_group(p, mode="r", zarr_format=3)
+    root = zarr.open_group(zarr_store(p, read_only=True), mode="r", zarr_format=3)
     store = SimpleNamespace(path=p, attrs=attrs)
     damaged: dict[tuple[str, int | None], dict[str, Any]] = {}
     for split in attrs["splits"]:
@@ -230,7 +231,7 @@ def mark_for_rewrite(path: str | os.PathLike[str], damaged: list[dict[str, Any]]
     from .layout import lock_path
     from .writer import STORE_EVERY_CHUNK
 
-    p = Path(path)
+    p = location(path)  # a local folder or an object-store URL (s3://...)
     whole = sorted({d["split"] for d in damaged if d["index"] is None})
     if whole:
         raise StoreCorruptError(f"{p}: the metadata of split(s) {', '.join(whole)} is damaged, which a resumed "
@@ -240,7 +241,7 @@ def mark_for_rewrite(path: str | os.PathLike[str], damaged: list[dict[str, Any]]
     lock = WriterLock(lock_path(p), p)
     lock.acquire()
     try:
-        root = zarr.open_group(p, mode="r+", zarr_format=3)
+        root = zarr.open_group(zarr_store(p, read_only=False), mode="r+", zarr_format=3)
         marked: dict[str, int] = {}
         for split in sorted({d["split"] for d in damaged}):
             arr = root[f"{split}/done"].with_config(STORE_EVERY_CHUNK)
@@ -356,6 +357,8 @@ def _sample_nbytes(attrs: dict[str, Any]) -> int:
 
 def _tree_size(path: Path) -> tuple[int, int, int]:
     """``(bytes, files, partial files)`` under ``path`` (zeros if it does not exist)."""
+    if isinstance(path, RemotePath):  # objects appear whole: never partial
+        return (*path.tree_size(), 0)
     size = files = partial = 0
     for root, _dirs, names in os.walk(path):
         for name in names:

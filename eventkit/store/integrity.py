@@ -215,6 +215,11 @@ def chunk_file(store: Path, split: str, name: str, chunk: int) -> Path:
 def missing_chunks(store: Path, split: str, name: str, n: int, s: int) -> list[int]:
     """Chunk numbers of a 1-D array (or shards of ``frames``) whose file does not exist."""
     nd = {"frames": 5}.get(name, 1)
+    from ._remote import RemotePath
+
+    if isinstance(store, RemotePath):  # one listing, not a request per chunk
+        there = {p.name for p in (store / split / name / "c").iterdir()}
+        return [k for k in range(-(-n // s)) if str(k) not in there]
     out = []
     for k in range(-(-n // s)):
         f = store / split / name / "c" / str(k)

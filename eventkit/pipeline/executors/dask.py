@@ -179,7 +179,7 @@ def _task_dirs(tasks: list[Any]) -> tuple[set[str], set[str]]:
     stores: set[str] = set()
     for task in tasks:
         store = getattr(task, "store_path", None)
-        if store is not None:
+        if store is not None and not hasattr(store, "protocol"):  # an object store (RemotePath) has no folder
             store = os.fspath(store)
             stores.add(store if os.path.isdir(store) else os.path.dirname(store))
         samples = [s for _, s in getattr(task, "samples", ())]
