@@ -23,32 +23,52 @@ def is_sorted(t):  # pragma: no cover - numba
     return True
 
 
+#: :func:`voxel`'s return value when an event lies outside ``[t0, t1]`` (the caller passed the
+#: first and last timestamps, guessing sorted input, and must retry with the true range).
+OUT_OF_RANGE = -2
+
+
 @njit(cache=True, nogil=True)
-def voxel(t, x, y, p, t0, scale, signed, n_bins, channels, sw, sh, k, w_out, h_out, out):  # pragma: no cover
+def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_out, out):  # pragma: no cover
     """Bilinear temporal interpolation into ``n_bins`` bins: an event at ``u = (t - t0) * scale``
-    adds ``v (1 - f)`` to bin ``floor(u)`` and ``v f`` to the next (``f`` the fraction of ``u``),
-    bins outside ``[0, n_bins)`` take nothing. ``v`` is ``+1``/``-1`` by polarity in channel 0
-    (``signed``), else ``+1`` in channel ``p`` (or 0 when ``channels == 1``). Pixels map through
-    ``x // k``, ``y // k``. Returns the first bad event or -1."""
+    adds ``v (1 - f)`` to bin ``b = floor(u)`` and ``v f`` to bin ``b + 1`` (``f = u - b``); bins
+    past ``n_bins - 1`` take nothing. ``v`` is ``+1``/``-1`` by polarity in channel 0
+    (``signed``), else ``+1`` in channel ``p`` (or 0 when ``channels == 1``). Pixel ``(x, y)``
+    goes to ``(x // k, y // k)`` (no division when ``k == 1``).
+
+    ``xyp[i]`` packs event ``i``'s ``x`` (bits 24-39), ``y`` (40-55) and ``p`` (56-63): one 8-byte
+    load per event (see :func:`eventkit.frames.voxel._packed_xyp`). Returns the first bad event,
+    :data:`OUT_OF_RANGE` if some ``t`` lies outside ``[t0, t1]`` (then ``out`` is garbage), or -1.
+    """
     plane = h_out * w_out
+    bin_stride = channels * plane
     for i in range(t.shape[0]):
-        xi, yi, pi = np.int64(x[i]), np.int64(y[i]), np.int64(p[i])
+        v64 = xyp[i]
+        xi = np.int64((v64 >> np.uint64(24)) & np.uint64(0xFFFF))
+        yi = np.int64((v64 >> np.uint64(40)) & np.uint64(0xFFFF))
+        pi = np.int64(v64 >> np.uint64(56))
         if xi >= sw or yi >= sh or pi > 1:
             return i
+        ti = t[i]
+        if ti < t0 or ti > t1:
+            return OUT_OF_RANGE
         if signed:
             c = 0
-            v = 1.0 if pi == 1 else -1.0
+            v = np.float64(2 * pi - 1)
         else:
             c = pi if channels == 2 else 0
             v = 1.0
-        u = (t[i] - t0) * scale
-        b = np.int64(math.floor(u))
+        u = (ti - t0) * scale
+        b = np.int64(u)  # floor, as u >= 0
         f = u - b
-        pix = c * plane + (yi // k) * w_out + xi // k
-        if 0 <= b < n_bins:
-            out[b * channels * plane + pix] += v * (1.0 - f)
-        if 0 <= b + 1 < n_bins:
-            out[(b + 1) * channels * plane + pix] += v * f
+        if k != 1:
+            xi //= k
+            yi //= k
+        pos = b * bin_stride + c * plane + yi * w_out + xi
+        if b < n_bins:
+            out[pos] += v * (1.0 - f)
+            if b + 1 < n_bins:
+                out[pos + bin_stride] += v * f
     return -1
 
 
@@ -62,8 +82,8 @@ def check(x, y, p, sw, sh):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutoff, channels, k, w_out, h_out,
-                 out):  # pragma: no cover - numba
+def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutoff, normal_min, channels, k, w_out,
+                 h_out, out):  # pragma: no cover - numba
     """Exponentially decayed time of the latest event per pixel, sampled at each window's end.
 
     Window ``i`` ends at ``e_i = origin + i * stride + width``; ``out[i, c, y, x]`` is
@@ -71,14 +91,21 @@ def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutof
     channel with ``origin <= t < e_i`` (0 where there is none). ``order`` visits the (checked)
     events in time order. Only pixels whose decay is still at most ``cutoff`` (in units of
     ``tau``; past it the output dtype rounds the value to 0) are evaluated, so the cost is per
-    active pixel, not per sensor pixel.
+    active pixel, not per sensor pixel. A pixel that did not fire since the previous window is
+    its previous value times ``exp(-stride / tau)`` (a multiply, not an exp) while that stays
+    above ``normal_min``, the output dtype's smallest normal number.
     """
     plane = h_out * w_out
     npix = channels * plane
     mem = np.empty(npix, np.int64)
+    val = np.empty(npix, np.float64)
+    fresh = np.zeros(npix, np.uint8)  # 1: fired in the current window, so exp() anew
     live = np.zeros(npix, np.uint8)
     active = np.empty(npix, np.int64)
     n_active = 0
+    # a pixel that did not fire since the last window decays by exactly this factor (one exp per
+    # window instead of one per pixel; the relative rounding stays ~1e-16 per window)
+    step = math.exp(-stride * inv_tau)
     n = order.shape[0]
     j = 0
     while j < n and t[order[j]] < origin:
@@ -97,6 +124,7 @@ def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutof
                 n_active += 1
             elif te > mem[pix]:
                 mem[pix] = te
+            fresh[pix] = 1
             j += 1
         base = w * npix
         a = 0
@@ -108,7 +136,15 @@ def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutof
                 active[a] = active[n_active]
                 live[pix] = 0
                 continue
-            out[base + pix] = math.exp(-d)
+            if fresh[pix] == 1:
+                fresh[pix] = 0
+                v = math.exp(-d)
+            else:
+                v = val[pix] * step
+                if v < normal_min:  # subnormal in the output dtype: too few bits for the product's error
+                    v = math.exp(-d)
+            val[pix] = v
+            out[base + pix] = v
             a += 1
 
 

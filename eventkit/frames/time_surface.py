@@ -138,7 +138,8 @@ def to_time_surface(
     work_dtype = np.float64 if out_dtype == np.float64 else np.float32
     out = np.zeros(plan.n_frames * channels * h_out * w_out, dtype=work_dtype)
     _repr_kernels.time_surface(t, x, y, p, _time_order(t), np.int64(plan.origin), np.int64(width),
-                               np.int64(plan.stride), plan.n_frames, 1.0 / tau_f, zero_cutoff(out_dtype), channels,
+                               np.int64(plan.stride), plan.n_frames, 1.0 / tau_f, zero_cutoff(out_dtype),
+                               float(np.finfo(out_dtype).tiny), channels,
                                k, w_out, h_out, out)
     return out.reshape(plan.n_frames, channels, h_out, w_out).astype(out_dtype, copy=False)
 

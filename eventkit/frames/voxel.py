@@ -37,9 +37,19 @@ from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _kernels, _repr_kernels
 from ._common import downsample_factor, float_dtype, positive_int, raise_bad, sensor_of
-from .integrate import _coerce_events
+from .integrate import _XYP_OK, _coerce_events
 
 __all__ = ["to_voxel_grid"]
+
+
+def _packed_xyp(ev: EventArray) -> np.ndarray:
+    """``x << 24 | y << 40 | p << 56`` per event, as uint64: a zero-copy view of bytes 5-12 of each
+    packed little-endian record (the upper ``t`` bytes land in bits 0-23, which the kernel ignores),
+    else built from the columns."""
+    if _XYP_OK and ev.size and ev.flags.c_contiguous:
+        return np.ndarray((ev.shape[0],), dtype=np.uint64, buffer=ev, offset=5, strides=(ev.strides[0],))
+    u = np.uint64
+    return (ev["x"].astype(u) << u(24)) | (ev["y"].astype(u) << u(40)) | (ev["p"].astype(u) << u(56))
 
 
 def to_voxel_grid(
@@ -95,14 +105,23 @@ def to_voxel_grid(
     channels = 1 if polarity == "signed" else sensor.polarities
     # numba has no float16 arithmetic: accumulate in float32 and cast at the end
     work_dtype = np.float64 if out_dtype == np.float64 else np.float32
-    out = np.zeros(n_bins * channels * h_out * w_out, dtype=work_dtype)
+    size = n_bins * channels * h_out * w_out
     t = ev["t"]
-    t0, t1 = _kernels.t_range(t)
-    span = int(t1) - int(t0)
-    scale = 0.0 if span == 0 else ((n_bins - 1) if time_norm == "e2vid" else n_bins) / span
     signed = polarity == "signed" and sensor.polarities == 2
-    bad = _repr_kernels.voxel(t, ev["x"], ev["y"], ev["p"], np.int64(t0), scale, signed, n_bins, channels,
-                              sensor.width, sensor.height, k, w_out, h_out, out)
+    norm = (n_bins - 1) if time_norm == "e2vid" else n_bins
+    xyp = _packed_xyp(ev)
+    # Guess sorted input (t0 = t[0], t1 = t[-1]: no pass for the range); the kernel notices an
+    # event outside and we redo it with the true minimum and maximum.
+    bounds = (int(t[0]), int(t[-1])) if t.size else (0, 0)
+    for _ in range(2):
+        t0, t1 = bounds
+        out = np.zeros(size, dtype=work_dtype)
+        scale = 0.0 if t1 <= t0 else norm / (t1 - t0)
+        bad = _repr_kernels.voxel(t, xyp, np.int64(t0), np.int64(t1), scale, signed, n_bins, channels, k,
+                                  sensor.width, sensor.height, w_out, h_out, out)
+        if bad != _repr_kernels.OUT_OF_RANGE:
+            break
+        bounds = tuple(int(v) for v in _kernels.t_range(t))
     if bad >= 0:
         raise_bad(ev, bad, sensor)
     return out.reshape(n_bins, channels, h_out, w_out).astype(out_dtype, copy=False)

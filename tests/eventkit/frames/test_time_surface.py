@@ -48,7 +48,7 @@ def test_time_surface_matches_reference(sample, dt, ov_frac, tau, incomplete, do
     want = time_surface_reference(ev, sensor, tau=tau, dt=dt, overlap=ov, include_incomplete=incomplete,
                                   downsample=downsample)
     assert got.shape == want.shape
-    np.testing.assert_allclose(got, want, rtol=1e-13, atol=0)
+    np.testing.assert_allclose(got, want, rtol=1e-11, atol=0)  # decay by repeated products: ~1e-16 a window
     span = int(ev["t"].max() - ev["t"].min()) if ev.size else 0
     assert got.shape[0] == time_surface_count(span, dt, ov, incomplete)
 
