@@ -269,13 +269,27 @@ def _mtime(path: Path | RemotePath) -> float:
     return path.mtime() if isinstance(path, RemotePath) else path.stat().st_mtime
 
 
+#: ``best-effort``: on a backend without conditional create, lock with a check-then-write instead of refusing.
+LOCK_MODE_VAR = "EVENTKIT_OBJECT_STORE_LOCK"
+
+
 def _remote_create(path: RemotePath, store: object, data: bytes) -> None:
-    """Create an object-store lock only if absent, or refuse: a plain write could not keep two writers apart."""
+    """Create an object-store lock only if absent, or refuse: a plain write could not keep two writers apart.
+
+    With ``$EVENTKIT_OBJECT_STORE_LOCK=best-effort`` a backend without conditional create gets a
+    check-then-write lock: it stops a second conversion started later, not one started at the same moment.
+    """
     try:
         path.create_exclusive(data)
     except NotImplementedError:
+        if os.environ.get(LOCK_MODE_VAR, "").strip().lower() == "best-effort":
+            if path.exists():
+                raise FileExistsError(str(path)) from None
+            path.write_bytes(data)
+            return
         raise StoreAccessError(
             f"{store}: cannot lock the store: the {path.protocol}:// backend has no conditional create "
-            f"(write-if-absent), so two conversions of this store could not be kept apart; make sure no other "
-            f"conversion writes it and pass --no-lock (lock=False), or write to S3 or a local/shared folder"
+            f"(write-if-absent), so two conversions of this store could not be kept apart; if you start one "
+            f"conversion at a time, set {LOCK_MODE_VAR}=best-effort (a check-then-write lock), or write to S3 "
+            f"or a local/shared folder"
         ) from None

@@ -16,7 +16,8 @@ One Zarr v3 group per conversion, named from its parameters by :func:`store_name
         done        [N] uint8, fill 0    chunk (S,): 1 once the sample is fully written
         mask        [N, H, W] uint8, fill 0   segmentation stores only (root attr ``masks: true``):
                     class index per pixel, 255 = ignore; chunked and sharded like ``frames``
-    <name>.zarr.lock                 beside the store while a writer holds it (JSON: pid, host)
+    <name>.zarr.lock                 beside the store while a writer holds it (JSON: pid, host);
+                                     on an object store (s3://...) an object made by conditional write
 
 Sample ``i`` of a split lives in shard ``i // S`` of ``frames`` and in chunk ``i // S`` of the four
 1-D arrays, so one shard index names every file a sample touches. Frames beyond ``lengths[i]`` are

@@ -246,14 +246,14 @@ def synth_convert(
         Bad inputs (the message says what to fix).
     """
     from .._signals import sigterm_as_interrupt
-    from ..pipeline.convert import local_path
+    from ..pipeline.convert import local_path, store_location
 
     if str(images) == "synthetic-shapes" and not Path(images).exists():  # the embedded segmentation dataset
         from ..datasets.synthetic_shapes import ensure_synthetic_shapes
 
         images = ensure_synthetic_shapes()
     local_path(images, "IMAGES (images=)")  # refuses a URL; the path itself is kept (it names the image set)
-    out = local_path(out, "--out (out=)")
+    out = store_location(out)  # a local path made absolute, or an object store (s3://...)
     seg = {"masks": masks, "coco": coco, "class_table": class_table, "min_foreground": int(min_foreground)}
     with sigterm_as_interrupt():  # SIGTERM unwinds like Ctrl-C: the lock is released, the store stays resumable
         return _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
@@ -310,7 +310,7 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
         **m.params(), "frames": t, "split_by": "time", "size": int(size), "fit": fit, "seed": int(seed),
         "gray": m.gray, "resample": m.resample, "class_order": iset.class_order, "source": iset.fingerprint(),
     }  # fmt: skip
-    with replace_store(Path(out), overwrite=overwrite) as target:
+    with replace_store(out, overwrite=overwrite) as target:
         store_path = target.path
         writer = None
         try:

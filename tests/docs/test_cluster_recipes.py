@@ -102,7 +102,7 @@ def _assert_same_store(got: Path, want: Path) -> None:
 
 
 def test_every_recipe_is_tested():
-    assert set(recipes()) == {"local", "external", "jobqueue", "array-script", "array", "time-limit"}
+    assert set(recipes()) == {"local", "external", "jobqueue", "array-script", "array", "time-limit", "s3"}
 
 
 @pytest.fixture(scope="module")
@@ -160,3 +160,22 @@ def test_time_limit_recipe(tmp_path, reference):
         assert "Aborted (SIGTERM)" in first, res.stdout
         assert "already there 0" not in second, res.stdout
     _assert_same_store(tmp_path / "gestures.zarr", reference)
+
+
+@pytest.mark.slow
+def test_object_store_recipe(tmp_path, reference, monkeypatch):
+    pytest.importorskip("s3fs")
+    pytest.importorskip("moto")
+    from eventkit.store import open_store
+    from tests.helpers.s3_server import s3_server
+
+    with s3_server() as srv:
+        srv.create_bucket("eventkit-demo")
+        for k, v in srv.env().items():  # what the recipe assumes: credentials and endpoint in the environment
+            monkeypatch.setenv(k, v)
+        res = run_recipe("s3", tmp_path)
+        assert res.returncode == 0, res.stdout
+        assert "Traceback" not in res.stdout
+        n = len(open_store(reference)["train"])
+        assert res.stdout.rstrip().endswith(str(n)), res.stdout
+        _assert_same_store("s3://eventkit-demo/gestures.zarr", reference)

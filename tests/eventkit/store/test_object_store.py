@@ -193,10 +193,16 @@ def test_backend_without_conditional_create_is_refused(s3, monkeypatch):
         raise NotImplementedError(self.protocol)
 
     monkeypatch.setattr(RemotePath, "create_exclusive", no_exclusive)
-    with pytest.raises(StoreAccessError, match="no conditional create.*could not be kept apart"):
+    with pytest.raises(StoreAccessError, match="no conditional create.*EVENTKIT_OBJECT_STORE_LOCK=best-effort"):
         _create(f"{s3}/x.zarr")
-    w = _create(f"{s3}/x.zarr", lock=False)  # the documented escape: the caller vouches for one writer
-    w.close()
+    monkeypatch.setenv("EVENTKIT_OBJECT_STORE_LOCK", "best-effort")  # the documented escape: check-then-write
+    w = _create(f"{s3}/x.zarr")
+    try:
+        with pytest.raises(StoreLockedError, match="holds the lock"):  # a later second writer is still refused
+            _create(f"{s3}/x.zarr")
+    finally:
+        w.close()
+    assert not location(f"{s3}/x.zarr.lock").exists()
 
 
 # -- integrity -------------------------------------------------------------------------------------
