@@ -256,6 +256,11 @@ def _import_jobqueue(feature: str) -> Any:
 
 def _start(cls: Any, kwargs: dict[str, Any], spec: JobSpec) -> Any:
     """The cluster object (scheduler started in this process, no job submitted yet)."""
+    if spec.log_directory is not None:  # dask-jobqueue would create it too, with a less helpful error
+        try:
+            os.makedirs(os.path.expandvars(os.path.expanduser(spec.log_directory)), exist_ok=True)
+        except OSError as err:
+            raise OptionError(f"--job-log-dir {spec.log_directory}: cannot create it ({err.strerror or err})") from None
     with deferred_sigterm():  # a scheduler cut off half-way fails in its own exit hook
         try:
             return cls(**kwargs)
@@ -265,9 +270,10 @@ def _start(cls: Any, kwargs: dict[str, Any], spec: JobSpec) -> Any:
                     f"--cluster {spec.system} needs the size of a job: --cores and --memory (or "
                     f"jobqueue.{spec.system}.cores and .memory in the Dask configuration)"
                 ) from None
-            raise OptionError(f"--cluster {spec.system}: {err}") from None
-        except OSError as err:  # no such --interface, no free port
-            raise ClusterError(f"could not start the Dask scheduler for --cluster {spec.system}: {err}") from None
+            raise OptionError(f"--cluster {spec.system}: {' '.join(str(err).split())}") from None
+        except (RuntimeError, OSError) as err:  # "Cluster failed to start": no such --interface, no free port
+            why = err.__cause__ if isinstance(err, RuntimeError) and err.__cause__ is not None else err
+            raise ClusterError(f"could not start the Dask scheduler for --cluster {spec.system}: {why}") from None
 
 
 def _submit(cluster: Any, jobs: int, system: _System) -> None:

@@ -149,6 +149,54 @@ def test_missing_extra_is_one_line(gestures_data: Path, tmp_path: Path, monkeypa
 pytest.importorskip("dask_jobqueue")
 
 
+@pytest.mark.parametrize("system, want", [
+    ("slurm", ["#SBATCH -t 01:00:30", "#SBATCH -p q", "#SBATCH -A acct", "#SBATCH --cpus-per-task=2",
+               "#SBATCH --mem=8G", "#SBATCH --exclusive", "module load x"]),
+    ("pbs", ["#PBS -l walltime=01:00:30", "#PBS -q q", "#PBS -A acct", "#PBS -l select=1:ncpus=2:mem=8192MB",
+             "#PBS --exclusive"]),
+    ("sge", ["#$ -l h_rt=01:00:30", "#$ -q q", "#$ -P acct", "#$ --exclusive"]),
+    ("lsf", ["#BSUB -W 01:01", "#BSUB -q q", '#BSUB -P "acct"', "#BSUB -n 2", "#BSUB --exclusive"]),
+])  # fmt: skip
+def test_each_batch_system_gets_the_job_it_was_asked_for(system: str, want: list[str]) -> None:
+    """dask-jobqueue accepts every keyword for each system, and they reach the job script's header."""
+    from eventkit.pipeline.executors.jobqueue import JobSpec, SYSTEMS, cluster_kwargs
+
+    cls = getattr(__import__("dask_jobqueue"), SYSTEMS[system].cluster_class)
+    kw = cluster_kwargs(JobSpec(system, cores=2, memory="8GiB", walltime="01:00:30", queue="q", account="acct",
+                                job_extra=("--exclusive",), prologue=("module load x",), interface="lo"))  # fmt: skip
+    if system == "lsf":
+        kw["lsf_units"] = "mb"  # else read from the LSF installation's lsf.conf
+    cluster = cls(**kw)
+    try:
+        script = cluster.job_script()
+    finally:
+        cluster.close()
+    for line in want:
+        assert line + "\n" in script, (line, script)
+    assert "--nworkers 2" in script and "--nthreads 1" in script and "--memory-limit 4.00GiB" in script
+
+
+@pytest.mark.parametrize("extra, says", [
+    (["--interface", "nosuch"], "Error: could not start the Dask scheduler for --cluster slurm: 'nosuch' is not a "
+                                "valid network interface"),
+    (["--job-log-dir", "/proc/nope"], "Error: --job-log-dir /proc/nope: cannot create it (No such file or directory)"),
+])  # fmt: skip
+def test_cluster_that_cannot_start_is_one_line(extra: list[str], says: str, gestures_data: Path, tmp_path: Path,
+                                                hpc: Path) -> None:
+    res = _cli([*_convert_args(gestures_data, tmp_path / "out.zarr"), "--cluster", "slurm", "--cores", "1",
+                "--memory", "1GB", *extra])  # fmt: skip
+    assert res.exit_code == 1 and len(res.output.strip().splitlines()) == 1
+    assert res.output.startswith(says), res.output
+    assert _jobs(hpc) == []
+
+
+def test_job_size_is_needed(gestures_data: Path, tmp_path: Path, hpc: Path) -> None:
+    res = _cli([*_convert_args(gestures_data, tmp_path / "out.zarr"), "--cluster", "sge", "--cores", "4"])
+    assert res.exit_code == 1
+    assert res.output.strip() == ("Error: --cluster sge needs the size of a job: --cores and --memory (or "
+                                  "jobqueue.sge.cores and .memory in the Dask configuration)")
+
+
 def test_submission_failure_shows_what_the_batch_system_said(gestures_data: Path, tmp_path: Path, hpc: Path,
                                                              monkeypatch: pytest.MonkeyPatch) -> None:
     said = "sbatch: error: Batch job submission failed: Invalid account or account/partition combination specified"
