@@ -5,12 +5,20 @@
 // The configuration arrives as #defines prepended by neuron.py:
 //   SCALAR_T (float|__half), KIND (0 IF, 1 LIF, 2 PLIF), HARD, DECAY_INPUT, DETACH,
 //   SURR (0 sigmoid, 1 atan, 2 piecewise quadratic), OUT (0 spike, 1 relu, 2 identity), TR,
-//   STORE_H, STORE_V, HAS_GVS.
+//   STORE_H, STORE_V, HAS_GVS, DET_GK (PLIF: deterministic dL/dk, see snn_backward).
 // Compiled with --fmad=false and without fast math so that every operation rounds like the
 // separate torch element-wise kernels: spikes and potentials then equal the torch backend's.
 #include <cuda_fp16.h>
 
 typedef SCALAR_T scalar_t;
+// PLIF's dL/dk accumulator: float summed with one atomicAdd per block (fast, order varies from
+// run to run), or double written as one partial sum per block that the host adds in a fixed
+// order (DET_GK: the same result on every run, within rounding of the numba backend's float64 sum).
+#if DET_GK
+typedef double acc_t;
+#else
+typedef float acc_t;
+#endif
 
 __device__ __forceinline__ float to_f(float v) { return v; }
 __device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
@@ -84,14 +92,14 @@ extern "C" __global__ void snn_backward(
     const float* __restrict__ h, const float* __restrict__ v0, const float* __restrict__ kp,
     const scalar_t* __restrict__ gy, const float* __restrict__ gvl, const float* __restrict__ gvs,
     const float th, const float vr, const float tau, const float a1, const float a2,
-    scalar_t* __restrict__ gx, float* __restrict__ gv0, float* __restrict__ gk,
+    scalar_t* __restrict__ gx, float* __restrict__ gv0, acc_t* __restrict__ gk,
     const long long M, const int T)
 {
     const long long j = (long long)blockIdx.x * blockDim.x + threadIdx.x;
 #if KIND == 2
-    extern __shared__ float red[];
+    extern __shared__ acc_t red[];
     const float k = kp[0];
-    float acc = 0.0f;
+    acc_t acc = 0;
 #endif
     if (j < M) {
         float carry = gvl[j];  // dL/dV[t] coming from the future
@@ -166,14 +174,19 @@ extern "C" __global__ void snn_backward(
         gv0[j] = carry;
     }
 #if KIND == 2
-    // Block tree reduction of the dL/dk partial sums, then one atomicAdd per block.
-    // Every thread of the block (also those past M) takes part, so __syncthreads is safe.
+    // Block tree reduction of the dL/dk partial sums (blockDim.x must be a power of two: the
+    // host checks it where the block size is chosen). Every thread of the block, also those
+    // past M, takes part, so __syncthreads is reached by all of them.
     red[threadIdx.x] = acc;
     __syncthreads();
     for (unsigned int s = blockDim.x / 2; s > 0; s >>= 1) {
         if (threadIdx.x < s) red[threadIdx.x] += red[threadIdx.x + s];
         __syncthreads();
     }
+  #if DET_GK
+    if (threadIdx.x == 0) gk[blockIdx.x] = red[0];  // one partial per block, summed by the host
+  #else
     if (threadIdx.x == 0) atomicAdd(gk, red[0]);
+  #endif
 #endif
 }
