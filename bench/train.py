@@ -19,8 +19,22 @@ step would need about 30 GB of RAM on its own, more than this 23 GB machine has 
 BatchNorm then sees statistics of 4 samples, which does not change the cost). A parity check first copies SpikingJelly's
 initial weights into our network and compares the outputs on one batch (dropout off).
 
-The CuPy path needs a CUDA device; this benchmark is CPU-only (the PLIF paper's GPU anchor is
+The CuPy path needs a CUDA device; the comparison above is CPU-only (the PLIF paper's GPU anchor is
 18.17 s/epoch with CuPy + AMP on an RTX 2080 Ti).
+
+Two more sections (``--only data,ddp`` runs just them):
+
+* ``data``: samples/s of the data path alone (the store streamed through
+  :class:`~snnmodels.training.data.FrameBatches`, batches moved to the device by the training loop's
+  :func:`~snnmodels.training.data.to_device`: integer frames, pinned and ``non_blocking`` on CUDA,
+  float on the device) beside the float32-on-the-host path it replaced, and of loader + training
+  step (:func:`~snnmodels.training.loop.train_one_epoch`). When the loader alone is not far faster
+  than loader + step, data loading starves the device. ``--device cuda --backend cupy`` on a GPU
+  (``--data-model``: ``small`` by default on the CPU, ``plif-gesture`` on CUDA).
+* ``ddp``: samples/s of ``fit`` (the production path) with 1 and 2 gloo processes started by
+  ``torchrun`` on this machine, one thread each, the same global batch; scaling efficiency =
+  samples/s with 2 / (2 x samples/s with 1). The second epoch of ``--ddp-steps`` steps is timed
+  (the first warms up).
 """
 
 from __future__ import annotations
@@ -163,8 +177,90 @@ def parity() -> dict:
             "rates": [round(float(u.mean()), 4) for u in a]}
 
 
+def data_path(store: Path, batch: int, T: int, steps: int, model: str, backend: str, device: str) -> dict:
+    """Samples/s of the loader alone (integer and float32 transfers) and of loader + training step."""
+    import torch
+
+    torch.set_num_threads(THREADS)
+    if backend == "numba":
+        import numba
+
+        numba.set_num_threads(THREADS)
+    from snnmodels.models import build_model
+    from snnmodels.training.data import FrameBatches, to_device
+    from snnmodels.training.loop import train_one_epoch
+
+    dev = torch.device(device)
+    cuda = dev.type == "cuda"
+
+    def batches(dtype):
+        return FrameBatches(store, "train", batch_size=batch, T=T, preload=False, dtype=dtype, pin_memory=cuda)
+
+    def loader_alone(dtype) -> float:
+        fb = batches(dtype)
+        n, t0 = 0, time.perf_counter()
+        for i, (x, y, _) in enumerate(fb):
+            if i == steps:
+                break
+            x = to_device(x, dev)
+            n += y.shape[0]
+        if cuda:
+            torch.cuda.synchronize()
+        return n / (time.perf_counter() - t0)
+
+    out = {"loader_int": loader_alone(None), "loader_float_host": loader_alone(torch.float32)}
+    info = batches(None).info
+    torch.manual_seed(0)
+    net = build_model(model, input_size=info.input_size, num_classes=len(info.classes), backend=backend).to(dev)
+    opt = torch.optim.Adam(net.parameters(), lr=1e-3)
+    scaler = torch.amp.GradScaler("cuda") if cuda else None
+    fb = batches(None)
+    train_one_epoch(net, fb, opt, device=dev, amp=cuda, scaler=scaler, max_batches=1)  # warm-up: kernels
+    stats = train_one_epoch(net, fb, opt, device=dev, amp=cuda, scaler=scaler, max_batches=steps)
+    if cuda:
+        torch.cuda.synchronize()
+    out["loader_step"] = stats.samples / stats.seconds
+    return out
+
+
+def ddp_child(store: Path, batch: int, T: int, steps: int, model: str) -> None:
+    """One process of the ``ddp`` section (started by torchrun): ``fit`` for 2 epochs; rank 0 prints JSON."""
+    import tempfile
+
+    import torch
+
+    torch.set_num_threads(1)
+    from snnmodels.training import TrainConfig, fit
+
+    with tempfile.TemporaryDirectory() as tmp:
+        cfg = TrainConfig(store=str(store), model=model, out=tmp, epochs=2, batch_size=batch, T=T, backend="numba",
+                          device="cpu", val_fraction=0.0, test_split="", max_batches=steps, preload=False,
+                          distributed=True)
+        res = fit(cfg, log=None)
+    if res.rank == 0:
+        train_s = res.history[-1]["train_s"]
+        print(json.dumps({"samples": steps * batch, "train_s": train_s, "sps": steps * batch / train_s}))
+
+
+def run_ddp(store: Path, batch: int, T: int, steps: int, model: str, procs: int) -> dict:
+    """``fit`` under ``torchrun --nproc-per-node procs`` (gloo, one thread each)."""
+    cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs),
+           "-m", "bench.train", "--child", "ddp", "--store", str(store), "--batch", str(batch), "--T", str(T),
+           "--ddp-steps", str(steps), "--data-model", model]
+    env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
+    proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
+    if proc.returncode != 0:
+        raise RuntimeError(f"torchrun with {procs} processes failed: {proc.stderr.strip()[-800:]}")
+    return json.loads(proc.stdout.strip().splitlines()[-1])
+
+
 def _child(args: argparse.Namespace) -> None:
-    if args.child == "parity":
+    if args.child == "ddp":
+        ddp_child(Path(args.store), args.batch, args.T, args.ddp_steps, args.data_model or "small")
+    elif args.child == "data":
+        print(json.dumps(data_path(Path(args.store), args.batch, args.T, args.data_steps, args.data_model,
+                                   args.backend, args.device)))
+    elif args.child == "parity":
         print(json.dumps(parity()))
     else:
         print(json.dumps(run_one(args.child, Path(args.store), args.batch, args.T, args.steps, args.warmup,
@@ -180,15 +276,31 @@ def main() -> None:
     ap.add_argument("--micro", type=int, default=4,
                     help="micro-batch: a step accumulates gradients over batch/micro forwards (memory)")
     ap.add_argument("--quick", action="store_true", help="batch 4, T 8, 2 steps")
+    ap.add_argument("--only", default="peers,data,ddp",
+                    help="comma-separated sections: peers (vs SpikingJelly), data (loader vs loader + step), "
+                         "ddp (1 vs 2 gloo processes)")
+    ap.add_argument("--device", default="cpu", help="data section: cpu or cuda")
+    ap.add_argument("--backend", default=None, help="data section: neuron backend (numba on CPU, cupy on CUDA)")
+    ap.add_argument("--data-model", default=None, help="data/ddp sections: network (small on CPU, plif-gesture on CUDA)")
+    ap.add_argument("--data-steps", type=int, default=8, help="data section: batches timed")
+    ap.add_argument("--ddp-steps", type=int, default=6, help="ddp section: steps per timed epoch")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
     if args.quick:
         args.batch, args.T, args.steps = 4, 8, 2
+    cuda = args.device.startswith("cuda")
+    args.backend = args.backend or ("cupy" if cuda else "numba")
     if args.child:
+        args.data_model = args.data_model or ("plif-gesture" if cuda else "small")
         _child(args)
         return
     store = store_path(args.T)
+    sections = {s.strip() for s in args.only.split(",") if s.strip()}
+    if "data" in sections or "ddp" in sections:
+        _extra_sections(args, store, sections, cuda)
+    if "peers" not in sections:
+        return
     load = os.getloadavg()
     print(f"# bench.train: PLIF DVS128 Gesture network, batch {args.batch}, T={args.T}, 2x128x128 input, CPU, "
           f"{THREADS} threads; {args.warmup} warm-up + {args.steps} timed steps each; a step accumulates "
@@ -223,6 +335,35 @@ def main() -> None:
               f"{r['median'] * steps_per_epoch / 60:.1f} min | {r['peak_rss_mb'] / 1024:.1f} GB | {ratio:.2f}x |")
     for lib, r in results.items():
         print(f"# {lib} losses: {', '.join(f'{v:.4f}' for v in r['losses'])}")
+
+
+def _extra_sections(args: argparse.Namespace, store: Path, sections: set[str], cuda: bool) -> None:
+    """The ``data`` and ``ddp`` sections (see the module docstring)."""
+    model = args.data_model or ("plif-gesture" if cuda else "small")
+    load = os.getloadavg()
+    print(f"# store: {store}; batch {args.batch}, T={args.T}; load average at start {load[0]:.2f}; "
+          f"cores: {os.cpu_count()}")
+    if "data" in sections:
+        cmd = [sys.executable, "-m", "bench.train", "--child", "data", "--store", str(store), "--batch",
+               str(args.batch), "--T", str(args.T), "--data-steps", str(args.data_steps), "--data-model", model,
+               "--backend", args.backend, "--device", args.device]
+        r = json.loads(subprocess.run(cmd, check=True, capture_output=True, text=True).stdout.strip().splitlines()[-1])
+        print()
+        print(f"| data path ({args.device}, {THREADS} threads, store streamed) | samples/s |")
+        print("|---|---|")
+        print(f"| loader alone: integer frames, float on the device | {r['loader_int']:.1f} |")
+        print(f"| loader alone: float32 on the host (the previous path) | {r['loader_float_host']:.1f} |")
+        print(f"| loader + step ({model}, {args.backend}) | {r['loader_step']:.1f} |")
+    if "ddp" in sections:
+        one = run_ddp(store, args.batch, args.T, args.ddp_steps, model, 1)
+        two = run_ddp(store, args.batch, args.T, args.ddp_steps, model, 2)
+        eff = two["sps"] / (2 * one["sps"])
+        print()
+        print(f"| fit, {model}, numba, global batch {args.batch}, CPU, 1 thread per process | samples/s | "
+              f"scaling efficiency |")
+        print("|---|---|---|")
+        print(f"| 1 process | {one['sps']:.2f} | - |")
+        print(f"| 2 processes (gloo, torchrun) | {two['sps']:.2f} | {eff:.0%} |")
 
 
 if __name__ == "__main__":

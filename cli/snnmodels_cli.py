@@ -110,6 +110,12 @@ def train(store: Path, model: str, epochs: int, batch_size: int, lr: float, T: i
 def _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume, seed, loss, optimizer,
            weight_decay, amp, workers, val_fraction, overwrite, max_batches, quiet, distributed=False, sync_bn=True,
            dist_timeout=600.0) -> None:
+    from snnmodels.training.seg_train import is_segmentation_store
+
+    if is_segmentation_store(store):  # masks per sample: pixel-wise training (snnmodels/training/seg_cli.py)
+        from snnmodels.training.seg_cli import train_segmentation
+
+        return train_segmentation(**{k: v for k, v in locals().items() if k != "is_segmentation_store"}, echo=click.echo)
     from snnmodels.training import TrainConfig, fit
 
     cfg = TrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
@@ -165,6 +171,12 @@ def eval_(checkpoint: Path, store: Path, split: str, samples: list[int], out: Pa
 
 @user_errors(resume="nothing was written; run the same command again")
 def _eval(checkpoint, store, split, samples, out, backend, device, batch_size, quiet) -> None:
+    from snnmodels.training.seg_train import is_segmentation_store
+
+    if is_segmentation_store(store):  # IoU table and overlay pictures (snnmodels/training/seg_cli.py)
+        from snnmodels.training.seg_cli import eval_segmentation
+
+        return eval_segmentation(**{k: v for k, v in locals().items() if k != "is_segmentation_store"}, echo=click.echo)
     from snnmodels.training import evaluate_checkpoint, format_report
 
     result = evaluate_checkpoint(checkpoint, store, split=split, samples=samples,
@@ -178,8 +190,11 @@ def _eval(checkpoint, store, split, samples, out, backend, device, batch_size, q
               help="Folder for everything the demo writes.")
 @click.option("--epochs", default=None, type=click.IntRange(min=1), help="Override the demo's epoch count.")
 @click.option("--quick", is_flag=True, help="A tiny dataset and 2 epochs (a smoke test, not the accuracy target).")
-def demo(out: Path, epochs: int | None, quick: bool) -> None:
-    """Run the whole product on the embedded synthetic-gestures dataset.
+@click.option("--task", type=click.Choice(["gestures", "segmentation"]), default="gestures", show_default=True,
+              help="gestures: classification on synthetic-gestures; segmentation: small-fpn on synthetic-shapes "
+                   "(saccade frames + masks), prints the test mIoU and writes overlay pictures.")
+def demo(out: Path, epochs: int | None, quick: bool, task: str = "gestures") -> None:
+    """Run the whole product on the embedded synthetic-gestures dataset (--task segmentation: synthetic-shapes).
 
     Generate the recordings, serve them from a local 127.0.0.1 mirror, download and verify them
     through `eventkit download --manifest`, convert them with Dask, train the small network on the
@@ -189,11 +204,15 @@ def demo(out: Path, epochs: int | None, quick: bool) -> None:
     Examples:
       snnmodels demo --out out/demo
     """
-    _demo(out, epochs, quick)
+    _demo(out, epochs, quick, task)
 
 
 @user_errors(resume="run the same command again: finished steps (download, conversion) are kept")
-def _demo(out, epochs, quick) -> None:
+def _demo(out, epochs, quick, task="gestures") -> None:
+    if task == "segmentation":
+        from snnmodels.seg_demo import run_seg_demo
+
+        return run_seg_demo(Path("out/seg-demo") if str(out) == "out/demo" else out, epochs=epochs, quick=quick)
     from snnmodels.demo import run_demo
 
     run_demo(out, epochs=epochs, quick=quick)
