@@ -76,6 +76,8 @@ def _cluster_options(func: Callable[..., Any]) -> Callable[..., Any]:
             flags = ", ".join("--" + n.replace("_", "-") for n in given)
             raise click.UsageError(f"{flags} set(s) the batch jobs of --cluster: add --cluster slurm|pbs|sge|lsf")
         kwargs["cluster"] = _job_spec(system, given, kwargs) if system else None
+        if system:
+            kwargs["executor"] = "dask"  # its workers are the jobs: no "auto" choice to note
         return func(*args, **kwargs)
 
     for opt, kw in reversed(_JOB_OPTIONS):
