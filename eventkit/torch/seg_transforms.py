@@ -35,9 +35,10 @@ _GEOMETRIC = (RandomHorizontalFlip, RandomTranslate, RandomResizedCrop)
 def joint_apply(
     transform: Callable[..., Any], frames: torch.Tensor, mask: torch.Tensor, *, generator: torch.Generator | None = None
 ) -> tuple[torch.Tensor, torch.Tensor]:
-    """Apply ``transform`` to ``frames [T, P, H, W]`` and, where it moves pixels, to ``mask [H, W]`` alike.
+    """Apply ``transform`` to ``frames [..., T, P, H, W]`` and, where it moves pixels, to ``mask [..., H, W]`` alike.
 
-    Returns ``(frames, mask)``; the mask keeps its dtype.
+    A batch (``[N, T, P, H, W]`` with ``[N, H, W]``) gets independent draws per sample, the same
+    for a sample's frames and mask. Returns ``(frames, mask)``; the mask keeps its dtype.
     """
     if getattr(transform, "joint", False):
         return transform(frames, mask)
@@ -73,11 +74,11 @@ def _same_draw(
 
 
 def _move_mask(tr: FrameTransform, mask: torch.Tensor, g: torch.Generator | None) -> torch.Tensor:
-    """The mask through ``tr`` as a ``[1, 1, H, W]`` frame; pixels with no source become 255."""
+    """The mask through ``tr`` as ``[..., 1, 1, H, W]`` frames; pixels with no source become 255."""
     if isinstance(tr, RandomResizedCrop) and tr.mode != "nearest":
         tr = copy.copy(tr)
         tr.mode = "nearest"  # class indices are never blended
-    enc = mask.to(torch.int16).add(1)[None, None]  # 0 = "filled in": the transforms fill with zeros
-    out = tr(enc, generator=g)[0, 0] if g is not None else tr(enc)[0, 0]
+    enc = mask.to(torch.int16).add(1).unsqueeze(-3).unsqueeze(-3)  # [..., 1, 1, H, W]; 0 = "filled in"
+    out = (tr(enc, generator=g) if g is not None else tr(enc))[..., 0, 0, :, :]
     out = torch.where(out == 0, torch.full_like(out, IGNORE_INDEX + 1), out) - 1
     return out.to(mask.dtype)

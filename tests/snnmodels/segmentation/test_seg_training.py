@@ -1,0 +1,100 @@
+"""Segmentation training, evaluation and the CLI hooks, on a tiny synthetic-shapes store."""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import numpy as np
+import pytest
+import torch
+from click.testing import CliRunner
+
+from eventkit.datasets.synthetic_shapes import SyntheticShapesConfig, generate_synthetic_shapes
+from eventkit.synth import synth_convert
+from eventkit_cli.snnmodels_cli import main
+from snnmodels.training.seg_eval import evaluate_seg_checkpoint, palette
+from snnmodels.training.seg_metrics import confusion_matrix, seg_metrics
+from snnmodels.training.seg_train import (
+    SegTrainConfig,
+    fit_segmentation,
+    is_segmentation_store,
+    load_seg_checkpoint,
+    load_seg_split,
+    seg_model_from_checkpoint,
+)
+
+PIL = pytest.importorskip("PIL.Image")
+
+
+@pytest.fixture(scope="module")
+def store(tmp_path_factory) -> Path:
+    root = tmp_path_factory.mktemp("shapes")
+    voc = generate_synthetic_shapes(root, SyntheticShapesConfig(train=12, test=4, size=16)) / "SyntheticShapes"
+    out = root / "s.zarr"
+    synth_convert(voc, method="diff", out=out, size=16, frames=2, executor="serial", progress=False)
+    return out
+
+
+@pytest.fixture(scope="module")
+def run(store: Path, tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("run")
+    cfg = SegTrainConfig(store=str(store), model="small-fpn", out=str(out), epochs=2, batch_size=4, backend="torch",
+                         val_fraction=0.25, model_kwargs={"stages": ((4,), (8,)), "fpn_channels": 4})  # fmt: skip
+    res = fit_segmentation(cfg, log=None)
+    assert res.test is not None and len(res.history) == 2 and 1 <= res.best_epoch <= 2
+    return out
+
+
+def test_run_files_and_best_epoch(run: Path) -> None:
+    rows = list(csv.DictReader(open(run / "log.csv")))
+    assert [int(r["epoch"]) for r in rows] == [1, 2]
+    assert {"train_loss", "train_miou", "val_loss", "val_miou", "val_pixel_acc"} <= set(rows[0])
+    best = load_seg_checkpoint(run / "best.pt")
+    vals = [float(r["val_miou"]) for r in rows]
+    assert best["epoch"] == 1 + int(np.argmax(vals))  # the best validation mIoU, first on ties
+    assert PIL.open(run / "curves.png").size == (900, 360)
+
+
+def test_eval_matches_an_independent_count_and_writes_overlays(run: Path, store: Path, tmp_path: Path) -> None:
+    r = evaluate_seg_checkpoint(run / "best.pt", store, split="test", samples=[0, -1], out=tmp_path)
+    ckpt = load_seg_checkpoint(run / "best.pt")
+    model = seg_model_from_checkpoint(ckpt).eval()
+    data = load_seg_split(store, "test")
+    with torch.no_grad():
+        pred = model(data.frames.transpose(0, 1)).argmax(1)
+    p, t = pred.numpy(), data.masks.numpy()
+    keep = t != 255
+    assert r.metrics.pixel_acc == pytest.approx(float((p[keep] == t[keep]).mean()))
+    assert r.metrics.miou == pytest.approx(seg_metrics(confusion_matrix(pred, data.masks, 4)).miou)
+    assert [x.name for x in r.overlays] == ["overlay_test_0.png", "overlay_test_3.png"]
+    pic = np.asarray(PIL.open(r.overlays[1]))
+    assert pic.shape == (16 * 4, (16 * 4 + 6) * 4, 3)
+    true_panel = pic[::4, (16 + 2) * 4 : (32 + 2) * 4 : 4]  # the true-mask panel, one pixel per mask pixel
+    assert np.array_equal(true_panel, palette()[t[3]])
+    assert r.grid is not None and r.grid.exists() and "mIoU" in r.report()
+
+
+def test_cli_train_and_eval(store: Path, tmp_path: Path) -> None:
+    assert is_segmentation_store(store) and not is_segmentation_store(tmp_path)
+    r = CliRunner()
+    res = r.invoke(main, ["train", "--store", str(store), "--epochs", "1", "--batch-size", "4", "--max-batches", "1",
+                          "--backend", "torch", "--device", "cpu", "--out", str(tmp_path / "r"), "--quiet"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "--model small-fpn" in res.output and "final test mIoU" in res.output and "pixel accuracy" in res.output
+    res = r.invoke(main, ["eval", "--checkpoint", str(tmp_path / "r" / "best.pt"), "--store", str(store), "--samples",
+                          "0,1", "--out", str(tmp_path / "ev")])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    assert "mIoU" in res.output and (tmp_path / "ev" / "overlays_test.png").exists()
+    res = r.invoke(main, ["train", "--store", str(store), "--model", "plif-gesture", "--out", str(tmp_path / "x")])
+    assert res.exit_code != 0 and "segmentation store" in res.output and "Traceback" not in res.output
+    res = r.invoke(main, ["eval", "--checkpoint", str(tmp_path / "r" / "best.pt"), "--store", str(store),
+                          "--samples", "9"])  # fmt: skip
+    assert res.exit_code != 0 and "out of range" in res.output
+
+
+@pytest.mark.slow
+def test_demo_quick(tmp_path: Path) -> None:
+    res = CliRunner().invoke(main, ["demo", "--task", "segmentation", "--quick", "--out", str(tmp_path / "d")])
+    assert res.exit_code == 0, res.output
+    assert "test mIoU" in res.output and (tmp_path / "d" / "run" / "overlays_test.png").exists()
