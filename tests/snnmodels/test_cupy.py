@@ -1,9 +1,15 @@
-"""cupy backend vs the torch reference (gpu-marked; skips without cupy or CUDA)."""
+"""cupy backend: error handling with a stand-in cupy (everywhere), the real thing vs the torch
+reference (gpu-marked; skips without cupy or CUDA). The kernels' arithmetic is also checked on
+every machine by the host emulation in ``test_cuda_emulation.py``."""
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+import sys
+import types
+from pathlib import Path
 
 import pytest
 import torch
@@ -98,8 +104,119 @@ def test_cuda_source_compiles(tmp_path, kind, out, dtype) -> None:
 
     cfg = NeuronConfig(kind=kind, v_reset=None if kind == "plif" else 0.0, output=out,
                        threshold_related=out != "spike")
-    src = tmp_path / "k.cu"
-    src.write_text(kernel_source(dtype, cfg, True, True, True))
-    r = subprocess.run(["nvcc", "--ptx", "--fmad=false", "-arch=sm_80", "-o",
-                        str(tmp_path / "k.ptx"), str(src)], capture_output=True, text=True)
-    assert r.returncode == 0, r.stderr
+    for det in (False, True) if kind == "plif" else (False,):  # atomicAdd / fixed-order gk
+        src = tmp_path / "k.cu"
+        src.write_text(kernel_source(dtype, cfg, True, True, True, det))
+        r = subprocess.run(["nvcc", "--ptx", "--fmad=false", "-arch=sm_80", "-o",
+                            str(tmp_path / "k.ptx"), str(src)], capture_output=True, text=True)
+        assert r.returncode == 0, r.stderr
+
+
+# -- error handling, with a stand-in cupy module (runs everywhere) ---------------------------
+
+class _CompileException(Exception):
+    """Shaped like cupy.cuda.compiler.CompileException: the log comes from get_message()."""
+
+    def get_message(self) -> str:
+        return 'kernel.cu(12): error: identifier "bogus" is undefined'
+
+
+def _neuron_with_fake_cupy(monkeypatch, fail_with: Exception):
+    """Load snnmodels/kernels/cupy/neuron.py under another name, with a fake ``cupy``."""
+    import snnmodels.kernels.cupy as pkg
+
+    class RawModule:
+        def __init__(self, code: str, options: tuple) -> None:
+            self.options = options
+
+        def get_function(self, name: str):
+            raise fail_with
+
+    class Device:
+        def __init__(self, index: int) -> None:
+            pass
+
+        def __enter__(self):
+            return self
+
+        def __exit__(self, *exc) -> None:
+            return None
+
+    fake = types.ModuleType("cupy")
+    fake.RawModule = RawModule
+    fake.cuda = types.SimpleNamespace(Device=Device, ExternalStream=Device)
+    monkeypatch.setitem(sys.modules, "cupy", fake)
+    path = Path(pkg.__file__).with_name("neuron.py")
+    spec = importlib.util.spec_from_file_location("_neuron_with_fake_cupy", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)
+    return mod
+
+
+def test_compile_error_becomes_backend_unavailable_with_log(monkeypatch) -> None:
+    from snnmodels import BackendUnavailableError
+
+    mod = _neuron_with_fake_cupy(monkeypatch, _CompileException("NVRTC_ERROR_COMPILATION (6)"))
+    with pytest.raises(BackendUnavailableError) as err:
+        mod._function("// source", "snn_forward", 0)
+    msg = str(err.value)
+    assert "snn_forward" in msg and "NVRTC_ERROR_COMPILATION" in msg
+    assert 'identifier "bogus" is undefined' in msg  # the compiler log
+
+
+def test_driver_error_becomes_backend_unavailable(monkeypatch) -> None:
+    from snnmodels import BackendUnavailableError
+
+    mod = _neuron_with_fake_cupy(monkeypatch, RuntimeError("CUDA_ERROR_NO_BINARY_FOR_GPU"))
+    with pytest.raises(BackendUnavailableError, match="CUDA_ERROR_NO_BINARY_FOR_GPU"):
+        mod._function("// source 2", "snn_backward", 0)
+
+
+def test_cupy_backend_checks_block_size(monkeypatch) -> None:
+    from snnmodels.errors import ConfigError
+
+    mod = _neuron_with_fake_cupy(monkeypatch, RuntimeError("unused"))
+    assert mod.CupyBackend().threads == 256
+    assert mod.NVRTC_OPTIONS[0] == "--fmad=false"
+    with pytest.raises(ConfigError, match="power of two"):
+        mod.CupyBackend(threads=192)
+
+
+# -- fixes, on a real GPU --------------------------------------------------------------------
+
+@pytest.mark.gpu
+def test_cupy_zero_neurons() -> None:
+    _cuda_ready()
+    x = torch.rand(4, 0, 3, device="cuda", requires_grad=True)
+    w = torch.tensor(0.2, device="cuda", requires_grad=True)
+    y, st = F.plif_multi_step(x, w, backend="cupy", store_v_seq=True)
+    (y.sum() + st.v_seq.sum()).backward()
+    assert y.shape == (4, 0, 3) and x.grad.shape == (4, 0, 3) and w.grad.item() == 0.0
+
+
+@pytest.mark.gpu
+def test_cupy_deterministic_plif_gradient() -> None:
+    """deterministic=True: the same decay gradient on every run, close to numba's float64 sum."""
+    _cuda_ready()
+    from snnmodels.kernels.cupy.neuron import CupyBackend
+
+    cfg = NeuronConfig(kind="plif")
+    g = torch.Generator().manual_seed(5)
+    x = torch.rand(8, 70_000, generator=g) * 2
+    grads = {}
+    for name, be, dev in (("numba", snnmodels_backend("numba"), "cpu"),
+                          ("det", CupyBackend(deterministic=True), "cuda"),
+                          ("det2", CupyBackend(deterministic=True), "cuda")):
+        w = torch.tensor(-0.4, device=dev, requires_grad=True)
+        y, _, _ = be.multi_step(x.to(dev), torch.zeros(70_000, device=dev), torch.sigmoid(w),
+                                cfg)
+        y.sum().backward()
+        grads[name] = w.grad.cpu()
+    assert torch.equal(grads["det"], grads["det2"])
+    torch.testing.assert_close(grads["det"], grads["numba"], rtol=1e-6, atol=0)
+
+
+def snnmodels_backend(name: str):
+    from snnmodels import get_backend
+
+    return get_backend(name)
