@@ -97,9 +97,18 @@ def _filesystem(protocol: str, options: dict[str, Any], **extra: Any) -> Any:
         module, extra_name = _BACKENDS[protocol]
         require(module, extra_name, f"a {protocol}:// store")
     try:
-        return fsspec.filesystem(protocol, **options, **extra)
+        return fsspec.filesystem(protocol, **_effective(protocol, options), **extra)
     except (ImportError, ValueError) as err:  # unknown protocol, or a backend fsspec names but we do not
         raise StoreAccessError(f"{protocol}:// stores are not available: {err}") from None
+
+
+def _effective(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` plus the S3 endpoint of the environment, passed explicitly: fsspec caches a filesystem
+    by its arguments, and one made for another ``$AWS_ENDPOINT_URL`` must not be reused."""
+    endpoint = os.environ.get("AWS_ENDPOINT_URL")
+    if protocol in ("s3", "s3a") and endpoint and "endpoint_url" not in options:
+        return {**options, "endpoint_url": endpoint}
+    return options
 
 
 class RemotePath:
@@ -117,7 +126,13 @@ class RemotePath:
 
     # -- path algebra ------------------------------------------------------------------------
     def __truediv__(self, name: str | os.PathLike[str]) -> RemotePath:
-        return RemotePath(f"{self.url}/{os.fspath(name).strip('/')}", self.storage_options)
+        return self._sibling(f"{self.url}/{os.fspath(name).strip('/')}")
+
+    def _sibling(self, url: str) -> RemotePath:
+        """Another location on the same filesystem (sharing its client)."""
+        other = RemotePath(url, self.storage_options)
+        other._fs = self._fs
+        return other
 
     @property
     def name(self) -> str:
@@ -126,7 +141,7 @@ class RemotePath:
     @property
     def parent(self) -> RemotePath:
         head = self.key.rstrip("/").rpartition("/")[0]
-        return RemotePath(f"{self.protocol}://{head}", self.storage_options)
+        return self._sibling(f"{self.protocol}://{head}")
 
     def with_name(self, name: str) -> RemotePath:
         return self.parent / name
@@ -189,7 +204,7 @@ class RemotePath:
         for n in names:
             n = str(n).rstrip("/")
             if n != self.key:
-                yield RemotePath(f"{self.protocol}://{n}", self.storage_options)
+                yield self._sibling(f"{self.protocol}://{n}")
 
     def read_bytes(self) -> bytes:
         return self._call("read", self.fs.cat_file, self.key)
@@ -290,7 +305,8 @@ def zarr_store(path: Path | RemotePath, *, read_only: bool) -> Any:
     from zarr.storage import FsspecStore
 
     _ = path.fs  # the missing-extra error first, in one line
-    return FsspecStore.from_url(path.url, storage_options=path.storage_options or None, read_only=read_only)
+    options = _effective(path.protocol, path.storage_options)
+    return FsspecStore.from_url(path.url, storage_options=options or None, read_only=read_only)
 
 
 StoreLocation = Union[Path, RemotePath]
