@@ -231,11 +231,14 @@ def jobqueue_cluster(spec: JobSpec) -> Iterator[str]:
     system = SYSTEMS[spec.system]
     jq = _import_jobqueue(f"--cluster {spec.system} (Dask workers as {system.title} jobs)")
     cluster = _start(getattr(jq, system.cluster_class), kwargs, spec)
+    keeper = _JobKeeper(cluster, system)
     try:
         _submit(cluster, spec.jobs, system)
         _wait_for_first_worker(cluster, spec, system)
+        keeper.start()
         yield cluster.scheduler_address
     finally:
+        keeper.stop()
         _shutdown(cluster, system)
 
 
@@ -285,13 +288,20 @@ def _submit(cluster: Any, jobs: int, system: _System) -> None:
     try:
         cluster.sync(cluster._correct_state)
     except (RuntimeError, ValueError, OSError) as err:
-        for job in list(cluster.workers.values()) + list(getattr(cluster, "_created", ())):
-            if getattr(job, "job_id", None) is None:
-                job.status = Status.failed  # never submitted: nothing to cancel (else close() refuses)
+        _mark_unsubmitted(cluster)
         raise ClusterError(_submit_error(err, system)) from None
     ids = _job_ids(cluster)
     log.info("submitted %d %s job(s) (%s); waiting for the first worker", len(ids), system.title, ", ".join(ids),
              extra={"executor_note": True})
+
+
+def _mark_unsubmitted(cluster: Any) -> None:
+    """Mark the jobs that were never submitted as failed: nothing to cancel (else the cluster's close() refuses)."""
+    from distributed.core import Status
+
+    for job in list(cluster.workers.values()) + list(getattr(cluster, "_created", ())):
+        if getattr(job, "job_id", None) is None:
+            job.status = Status.failed
 
 
 def _submit_error(err: BaseException, system: _System) -> str:
@@ -334,6 +344,83 @@ def _wait_for_first_worker(cluster: Any, spec: JobSpec, system: _System) -> None
             f"are still queued (`{system.status}`) or failed (their output; --job-log-dir), or wait longer: "
             "EVENTKIT_WORKER_TIMEOUT sets the wait in seconds"
         ) from None
+
+
+REPLACE_CHECK_S = 5.0  # how often the jobs' workers are counted
+ENDED_AFTER_S = 30.0  # a job whose workers have all been gone this long has ended (a nanny restart takes seconds)
+
+
+class _JobKeeper:
+    """Resubmit a job once all its workers have left (its time limit, a node failure) while the run goes on.
+
+    Only jobs that had a worker count: a job still waiting in the queue is left alone. The ended
+    job is cancelled (in case it only lost its workers) and a new one is submitted in its place,
+    so the run never waits forever on a cluster with no jobs left.
+    """
+
+    def __init__(self, cluster: Any, system: _System) -> None:
+        self.cluster, self.system = cluster, system
+        self.seen: set[str] = set()  # jobs that have had a worker
+        self.gone_since: dict[str, float] = {}
+        self._callback: Any = None
+
+    def start(self) -> None:
+        from tornado.ioloop import PeriodicCallback
+
+        def begin() -> None:  # PeriodicCallback must be created on the cluster's event loop
+            self._callback = PeriodicCallback(self._check, REPLACE_CHECK_S * 1000)
+            self._callback.start()
+
+        self.cluster.loop.add_callback(begin)
+
+    def stop(self) -> None:
+        with contextlib.suppress(Exception):  # the loop may be closed already
+            self.cluster.loop.add_callback(lambda: self._callback is not None and self._callback.stop())
+
+    def _present(self) -> set[str]:
+        """The jobs with a worker now (a job's workers are named <job> or <job>-<i>)."""
+        jobs = self.cluster.workers
+        out = set()
+        for ws in self.cluster.scheduler.workers.values():
+            name = str(ws.name)
+            out.add(name if name in jobs else name.rsplit("-", 1)[0])
+        return out & set(jobs)
+
+    async def _check(self) -> None:
+        import time
+
+        from distributed.core import Status
+
+        cluster = self.cluster
+        if cluster.status != Status.running:
+            return
+        now, present = time.monotonic(), self._present()
+        self.seen |= present
+        for name in present:
+            self.gone_since.pop(name, None)
+        ended = []
+        for name in sorted(self.seen - present):
+            since = self.gone_since.setdefault(name, now)
+            if now - since >= ENDED_AFTER_S and name in cluster.workers:
+                ended.append(name)
+        if not ended:
+            return
+        old = []
+        for name in ended:
+            job = cluster.workers.pop(name)
+            old.append(str(job.job_id))
+            with contextlib.suppress(Exception):
+                await job.close()  # cancel it, in case it only lost its workers
+            job.status = Status.closed
+            self.seen.discard(name)
+            self.gone_since.pop(name, None)
+        log.warning("%s job(s) %s ended before the conversion did (their time limit?): submitting %d new one(s)",
+                    self.system.title, ", ".join(old), len(old))
+        try:
+            await cluster._correct_state()  # re-opens every job of the spec that is not running
+        except Exception as err:
+            _mark_unsubmitted(cluster)
+            log.warning("%s", _submit_error(err, self.system))
 
 
 def _shutdown(cluster: Any, system: _System) -> None:

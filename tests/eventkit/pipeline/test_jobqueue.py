@@ -288,6 +288,11 @@ conv.convert_shard = _slow_tasks.slow_convert_shard
 with small_shards():
     main(sys.argv[1:])
 """
+# ... and a job that has lost its workers counts as ended after 2 s (30 s in real use)
+FAST_REPLACE = """
+import eventkit.pipeline.executors.jobqueue as jq
+jq.REPLACE_CHECK_S, jq.ENDED_AFTER_S = 0.5, 2.0
+"""
 
 
 @pytest.mark.slow
@@ -337,3 +342,23 @@ def test_importing_dask_jobqueue_keeps_the_ctrl_c_handler() -> None:
             "assert signal.getsignal(signal.SIGINT) is before, signal.getsignal(signal.SIGINT)\n")  # fmt: skip
     res = subprocess.run([sys.executable, "-c", code], env=child_env(), capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stderr
+
+
+@pytest.mark.slow
+def test_a_job_that_ends_mid_run_is_replaced(gestures_data: Path, reference_small_store: Path, tmp_path: Path,
+                                             hpc: Path) -> None:
+    """The only job is killed mid-run (its time limit): a new one is submitted and the conversion completes."""
+    out = tmp_path / "out.zarr"
+    proc = subprocess.Popen([sys.executable, "-c", FAST_REPLACE + SLOW_CHILD, *_convert_args(gestures_data, out),
+                             "--cluster", "slurm", "--jobs", "1", "--cores", "1", "--memory", "1GB", "--interface",
+                             "lo"], env=child_env(), cwd=REPO, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+                            text=True)  # fmt: skip
+    deadline = time.monotonic() + 120
+    while done_count(out) == 0 and proc.poll() is None and time.monotonic() < deadline:
+        time.sleep(0.05)
+    os.killpg(int((hpc / "1001.pid").read_text()), signal.SIGKILL)  # as the batch system does at the limit
+    _, err = proc.communicate(timeout=240)
+    assert proc.returncode == 0, err
+    assert "SLURM job(s) 1001 ended before the conversion did (their time limit?): submitting 1 new one(s)" in err
+    assert_same_store(out, reference_small_store)
+    _assert_all_cancelled(hpc, 2)
