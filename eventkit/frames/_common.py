@@ -72,13 +72,3 @@ def raise_bad(events: EventArray, i: int, sensor: SensorSize) -> None:
     if int(e["x"]) >= sensor.width:
         raise EventFormatError(f"event {i}: x = {int(e['x'])} is outside a sensor of width {sensor.width}")
     raise EventFormatError(f"event {i}: y = {int(e['y'])} is outside a sensor of height {sensor.height}")
-
-
-def zero_cutoff(dtype: np.dtype) -> float:
-    """The decay ``d`` (in units of tau) past which ``exp(-d)`` rounds to 0 in ``dtype``.
-
-    Half the smallest subnormal rounds to 0; one unit of margin keeps every value the dtype can
-    still hold (the kernels skip pixels beyond it, which is then exact, not an approximation).
-    """
-    tiny = float(np.finfo(dtype).smallest_subnormal)
-    return -(math.log(tiny) - math.log(2.0)) + 1.0

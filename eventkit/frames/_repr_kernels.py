@@ -1,10 +1,11 @@
 """Numba kernels of the float representations (private; see :mod:`eventkit.frames.voxel` and
 :mod:`eventkit.frames.time_surface` for the rules they implement).
 
-Like :mod:`eventkit.frames._kernels`, every kernel walks plain 1-D columns once, checks each event
-against the sensor (``x < width``, ``y < height``, ``p <= 1``) and returns the index of the first
-bad event (``-1`` when all are fine) so the caller can raise a precise error; outputs are flat,
-zero-initialised arrays laid out ``[n_frames, channels, height, width]`` (C order).
+Like :mod:`eventkit.frames._kernels`, the kernels walk plain 1-D columns. :func:`voxel` and
+:func:`scan` check each event against the sensor (``x < width``, ``y < height``, ``p <= 1``) and
+return the index of the first bad event (``-1`` when all are fine) so the caller can raise a
+precise error; :func:`time_surface` and :func:`hats` take events :func:`scan` has checked.
+Outputs are flat, zero-initialised arrays laid out ``[n_frames, channels, height, width]`` (C order).
 """
 
 from __future__ import annotations
@@ -13,14 +14,6 @@ import math
 
 import numpy as np
 from numba import njit
-
-
-@njit(cache=True, nogil=True)
-def is_sorted(t):  # pragma: no cover - numba
-    for i in range(1, t.shape[0]):
-        if t[i] < t[i - 1]:
-            return False
-    return True
 
 
 #: :func:`voxel`'s return value when an event lies outside ``[t0, t1]`` (the caller passed the
@@ -73,79 +66,92 @@ def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_o
 
 
 @njit(cache=True, nogil=True)
-def check(x, y, p, sw, sh):  # pragma: no cover - numba
-    """Index of the first event outside the sensor or with ``p > 1``, or -1."""
-    for i in range(x.shape[0]):
+def scan(t, x, y, p, sw, sh):  # pragma: no cover - numba
+    """One pass: ``(first bad event or -1, t sorted?, min t, max t)`` (``(-1, True, 0, 0)`` if empty)."""
+    n = t.shape[0]
+    if n == 0:
+        return -1, True, np.int64(0), np.int64(0)
+    lo = hi = t[0]
+    ok = True
+    prev = t[0]
+    for i in range(n):
         if np.int64(x[i]) >= sw or np.int64(y[i]) >= sh or np.int64(p[i]) > 1:
-            return i
-    return -1
+            return i, ok, lo, hi
+        v = t[i]
+        ok = ok and v >= prev
+        prev = v
+        lo = min(lo, v)
+        hi = max(hi, v)
+    return -1, ok, lo, hi
 
 
 @njit(cache=True, nogil=True)
-def time_surface(t, x, y, p, order, origin, width, stride, n_win, inv_tau, cutoff, normal_min, channels, k, w_out,
-                 h_out, out):  # pragma: no cover - numba
+def time_surface(t, x, y, p, order, identity, origin, width, stride, n_win, inv_tau, exp_lo, exp_hi, channels, k,
+                 w_out, h_out, out):  # pragma: no cover - numba
     """Exponentially decayed time of the latest event per pixel, sampled at each window's end.
 
     Window ``i`` ends at ``e_i = origin + i * stride + width``; ``out[i, c, y, x]`` is
     ``exp(-(e_i - m) * inv_tau)`` where ``m`` is the latest ``t`` of the events of that pixel and
     channel with ``origin <= t < e_i`` (0 where there is none). ``order`` visits the (checked)
-    events in time order. Only pixels whose decay is still at most ``cutoff`` (in units of
-    ``tau``; past it the output dtype rounds the value to 0) are evaluated, so the cost is per
-    active pixel, not per sensor pixel. A pixel that did not fire since the previous window is
-    its previous value times ``exp(-stride / tau)`` (a multiply, not an exp) while that stays
-    above ``normal_min``, the output dtype's smallest normal number.
+    events in time order; with ``identity`` (sorted input) it is ignored and events are visited
+    in array order.
+
+    Per window, every pixel's float64 value is multiplied by ``exp(-stride / tau)`` in one
+    sequential pass (no exp, no branch: it vectorises), then the pixels that fired in the window
+    get ``exp(-(e_i - m) / tau)`` anew, from two tables: with ``d = e_i - m`` (an integer in
+    ``(0, width]``: ``m`` lies in this window's new part), ``exp_lo[d & 4095] * exp_hi[d >> 12]``
+    (``exp_lo[i] = exp(-i / tau)``, ``exp_hi[i] = exp(-4096 i / tau)``): two loads and a multiply
+    instead of an exp, within ~2 ulp of it. Products drift from ``exp`` by ~1e-16 relative per window,
+    far below float32/float16 rounding; they underflow to 0 as ``exp`` does, so pixels that never
+    fired or decayed away are exact zeros.
     """
     plane = h_out * w_out
     npix = channels * plane
-    mem = np.empty(npix, np.int64)
-    val = np.empty(npix, np.float64)
-    fresh = np.zeros(npix, np.uint8)  # 1: fired in the current window, so exp() anew
-    live = np.zeros(npix, np.uint8)
-    active = np.empty(npix, np.int64)
-    n_active = 0
-    # a pixel that did not fire since the last window decays by exactly this factor (one exp per
-    # window instead of one per pixel; the relative rounding stays ~1e-16 per window)
+    mem = np.full(npix, np.iinfo(np.int64).min, np.int64)
+    val = np.zeros(npix, np.float64)
+    marked = np.zeros(npix, np.uint8)
+    fired = np.empty(npix + 1, np.int64)  # + 1: the branch-free append writes one past the end
     step = math.exp(-stride * inv_tau)
-    n = order.shape[0]
+    n_hi = exp_hi.shape[0]
+    n = t.shape[0]
     j = 0
-    while j < n and t[order[j]] < origin:
+    any_fired = False
+    while j < n and t[j if identity else order[j]] < origin:
         j += 1
     for w in range(n_win):
         end = origin + w * stride + width
-        while j < n and t[order[j]] < end:
-            e = order[j]
+        n_fired = 0
+        while j < n:
+            e = j if identity else order[j]
+            if t[e] >= end:
+                break
             c = np.int64(p[e]) if channels == 2 else 0
-            pix = c * plane + (np.int64(y[e]) // k) * w_out + np.int64(x[e]) // k
-            te = t[e]
-            if live[pix] == 0:
-                live[pix] = 1
-                mem[pix] = te
-                active[n_active] = pix
-                n_active += 1
-            elif te > mem[pix]:
-                mem[pix] = te
-            fresh[pix] = 1
+            xi, yi = np.int64(x[e]), np.int64(y[e])
+            if k != 1:
+                xi //= k
+                yi //= k
+            pix = c * plane + yi * w_out + xi
+            # branch-free "append pix to fired unless already there" and max: which pixels fire
+            # is unpredictable, and a mispredicted branch costs more than these stores
+            fired[n_fired] = pix
+            n_fired += 1 - np.int64(marked[pix])
+            marked[pix] = 1
+            mem[pix] = max(mem[pix], t[e])
             j += 1
         base = w * npix
-        a = 0
-        while a < n_active:
-            pix = active[a]
-            d = (end - mem[pix]) * inv_tau
-            if d > cutoff:  # rounds to 0 in the output dtype from now on: leave the active set
-                n_active -= 1
-                active[a] = active[n_active]
-                live[pix] = 0
-                continue
-            if fresh[pix] == 1:
-                fresh[pix] = 0
-                v = math.exp(-d)
-            else:
+        if any_fired:
+            for pix in range(npix):
                 v = val[pix] * step
-                if v < normal_min:  # subnormal in the output dtype: too few bits for the product's error
-                    v = math.exp(-d)
+                val[pix] = v
+                out[base + pix] = v
+        for q in range(n_fired):
+            pix = fired[q]
+            marked[pix] = 0
+            d = end - mem[pix]
+            v = exp_lo[d & 4095] * exp_hi[d >> 12] if d >> 12 < n_hi else math.exp(-d * inv_tau)
             val[pix] = v
             out[base + pix] = v
-            a += 1
+        any_fired = any_fired or n_fired > 0
 
 
 @njit(cache=True, nogil=True)
