@@ -102,12 +102,33 @@ def to_device(x: torch.Tensor, device: torch.device, dtype: torch.dtype = torch.
     width and are converted to float on the device, where it costs nothing next to a training step.
     """
     if device.type == "cuda":
+        unsigned = x.dtype in _UNSIGNED
+        if unsigned:  # travel as the signed type of the same width (a view: no copy), widened on the device
+            x = x.view(_UNSIGNED[x.dtype][0])
         if x.device.type == "cpu" and not x.is_pinned():
             x = x.pin_memory()
         x = x.to(device, non_blocking=True)
+        if unsigned:
+            x = widen_unsigned(x)
     else:
         x = x.to(device)
     return x if x.dtype == dtype else x.to(dtype)
+
+
+#: torch's "barebones" unsigned types (few CUDA kernels) -> (signed view of the same width, wider type).
+_UNSIGNED = {getattr(torch, f"uint{b}"): (getattr(torch, f"int{b}"), getattr(torch, f"int{2 * b}"))
+             for b in (16, 32) if hasattr(torch, f"uint{b}")}
+
+
+def widen_unsigned(x: torch.Tensor) -> torch.Tensor:
+    """Signed integers that hold the bits of uint16/uint32 values -> the values, as int32/int64.
+
+    Two's complement: the signed reading of ``v >= 2**(b-1)`` is ``v - 2**b``; masking the widened value
+    with ``2**b - 1`` gives ``v`` back. Uses only kernels every device has for signed types.
+    """
+    bits = x.element_size() * 8
+    wide = {16: torch.int32, 32: torch.int64}[bits]
+    return x.to(wide).bitwise_and_((1 << bits) - 1)
 
 
 def global_batches(n: int, batch_size: int, drop_last: bool) -> list[tuple[int, int]]:

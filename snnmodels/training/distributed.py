@@ -184,8 +184,9 @@ class Dist:
     def on_main(self, fn: Callable[[], T]) -> T:
         """Run ``fn`` on rank 0 only and hand its result, or its user error, to every rank.
 
-        A user error on rank 0 (a bad option, a damaged checkpoint) is raised on every rank with the
-        same class and message, instead of leaving the others waiting in the next collective.
+        An error on rank 0 (a bad option, a damaged checkpoint, a missing store) is raised on every
+        rank, with the same class when it is one of ours or a missing file and as a
+        :class:`DistributedError` otherwise, instead of leaving the others waiting in the next collective.
         """
         if not self.enabled:
             return fn()
@@ -193,16 +194,16 @@ class Dist:
         if self.is_main:
             try:
                 result = ("ok", fn())
-            except (SnnmodelsError, FileNotFoundError, PermissionError) as err:
-                result = (type(err).__name__, str(err))
-                self.broadcast(result)
+            except Exception as err:
+                self.broadcast((type(err).__name__, str(err)))
                 raise
         kind, value = self.broadcast(result)
         if kind == "ok":
             return value
         error_type = {"ConfigError": ConfigError, "CheckpointError": CheckpointError,
-                      "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}.get(kind,
-                                                                                                  DistributedError)
+                      "FileNotFoundError": FileNotFoundError, "PermissionError": PermissionError}.get(kind)
+        if error_type is None:
+            raise DistributedError(f"rank {self.rank}: rank 0 failed ({kind}: {value})")
         raise error_type(f"(from rank 0) {value}")
 
     def barrier(self) -> None:

@@ -365,13 +365,13 @@ def _fit(cfg: TrainConfig, dist: Dist, resume: bool, overwrite: bool, log: Calla
     if start >= cfg.epochs:
         say(f"nothing to do: {out / 'last.pt'} already holds {start} epochs (ask for more with --epochs)")
 
-    net = dist.wrap(model, sync_bn=cfg.sync_bn)  # `model` stays the plain network: evaluation, checkpoints
     passes = dict(device=device, amp=amp, k=cfg.topk, progress=cfg.progress and main, max_batches=cfg.max_batches,
                   dist=dist)
     step_losses: list[list[float]] = []
     hint = (f"The checkpoint of the last finished epoch is {out / 'last.pt'}: run the same command with --resume "
             f"(on any number of processes)")
     with dist.guard(hint):
+        net = dist.wrap(model, sync_bn=cfg.sync_bn)  # `model` stays the plain network: evaluation, checkpoints
         for epoch in range(start, cfg.epochs):
             train.set_epoch(epoch)
             if dist.enabled:  # independent dropout masks per rank, the same ones again on resume
