@@ -47,11 +47,16 @@ def server():
         yield srv
 
 
-def _use(server, mp: pytest.MonkeyPatch) -> str:
-    """The server's environment in this process, and a fresh bucket; returns ``s3://<bucket>``."""
+def _env(server, mp: pytest.MonkeyPatch) -> None:
+    """The server's environment in this process (all a user sets)."""
     for k, v in server.env().items():
         mp.setenv(k, v)
     mp.delenv("EVENTKIT_STORAGE_OPTIONS", raising=False)
+
+
+def _use(server, mp: pytest.MonkeyPatch) -> str:
+    """The server's environment and a fresh bucket; returns ``s3://<bucket>``."""
+    _env(server, mp)
     bucket = f"ek-{uuid.uuid4().hex[:12]}"
     server.create_bucket(bucket)
     return f"s3://{bucket}"
@@ -63,14 +68,20 @@ def s3(server, monkeypatch):
 
 
 @pytest.fixture(scope="module")
-def built(server, tmp_path_factory):
-    """One complete store on S3 and its local twin, for the tests that only read: ``(url, local path)``."""
+def built_once(server, tmp_path_factory):
     ref = tmp_path_factory.mktemp("ref") / "ref.zarr"
     _build(ref)
     with pytest.MonkeyPatch.context() as mp:
         url = _use(server, mp) + "/x.zarr"
         _build(url)
     return url, ref
+
+
+@pytest.fixture
+def built(built_once, server, monkeypatch):
+    """One complete store on S3 and its local twin, for the tests that only read: ``(url, local path)``."""
+    _env(server, monkeypatch)
+    return built_once
 
 
 def _samples(split: str, n: int) -> list[tuple[np.ndarray, int, str]]:
@@ -122,13 +133,12 @@ def test_store_on_s3_reads_back_identical_to_local(built):
     assert remote.complete and str(remote.path) == url
 
 
-def test_frame_dataset_reads_s3_like_local(built, server, monkeypatch):
+def test_frame_dataset_reads_s3_like_local(built):
     torch = pytest.importorskip("torch")
     import pickle
 
     from eventkit.torch import FrameDataset
 
-    _use(server, monkeypatch)
     url, local_ref = built
     a, b = FrameDataset(url, "train"), FrameDataset(local_ref, "train")
     a = pickle.loads(pickle.dumps(a))  # DataLoader workers re-open the store from the pickle
@@ -302,12 +312,11 @@ def test_cli_download_root_url_is_refused_without_creating_a_folder(tmp_path, mo
     assert not (tmp_path / "s3:").exists()
 
 
-def test_cli_inspect_reads_a_store_on_s3(built, server, monkeypatch):
+def test_cli_inspect_reads_a_store_on_s3(built):
     from click.testing import CliRunner
 
     from cli.eventkit_cli import main
 
-    _use(server, monkeypatch)
     url = built[0]
     res = CliRunner().invoke(main, ["inspect", url, "--json"])
     assert res.exit_code == 0, res.output
