@@ -30,7 +30,7 @@ def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_o
     goes to ``(x // k, y // k)`` (no division when ``k == 1``).
 
     ``xyp[i]`` packs event ``i``'s ``x`` (bits 24-39), ``y`` (40-55) and ``p`` (56-63): one 8-byte
-    load per event (see :func:`eventkit.frames.voxel._packed_xyp`). Returns the first bad event,
+    load per event (see :func:`eventkit.frames._common.packed_xyp`). Returns the first bad event,
     :data:`OUT_OF_RANGE` if some ``t`` lies outside ``[t0, t1]`` (then ``out`` is garbage), or -1.
     """
     plane = h_out * w_out
@@ -66,8 +66,9 @@ def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_o
 
 
 @njit(cache=True, nogil=True)
-def scan(t, x, y, p, sw, sh):  # pragma: no cover - numba
-    """One pass: ``(first bad event or -1, t sorted?, min t, max t)`` (``(-1, True, 0, 0)`` if empty)."""
+def scan(t, xyp, sw, sh):  # pragma: no cover - numba
+    """One pass: ``(first bad event or -1, t sorted?, min t, max t)`` (``(-1, True, 0, 0)`` if empty);
+    ``xyp`` packs ``x``, ``y``, ``p`` as for :func:`voxel`."""
     n = t.shape[0]
     if n == 0:
         return -1, True, np.int64(0), np.int64(0)
@@ -75,7 +76,9 @@ def scan(t, x, y, p, sw, sh):  # pragma: no cover - numba
     ok = True
     prev = t[0]
     for i in range(n):
-        if np.int64(x[i]) >= sw or np.int64(y[i]) >= sh or np.int64(p[i]) > 1:
+        v64 = xyp[i]
+        if (np.int64((v64 >> np.uint64(24)) & np.uint64(0xFFFF)) >= sw
+                or np.int64((v64 >> np.uint64(40)) & np.uint64(0xFFFF)) >= sh or (v64 >> np.uint64(56)) > 1):
             return i, ok, lo, hi
         v = t[i]
         ok = ok and v >= prev
@@ -86,7 +89,7 @@ def scan(t, x, y, p, sw, sh):  # pragma: no cover - numba
 
 
 @njit(cache=True, nogil=True)
-def time_surface(t, x, y, p, order, identity, origin, width, stride, n_win, inv_tau, exp_lo, exp_hi, channels, k,
+def time_surface(t, xyp, order, identity, origin, width, stride, n_win, inv_tau, exp_lo, exp_hi, channels, k,
                  w_out, h_out, out):  # pragma: no cover - numba
     """Exponentially decayed time of the latest event per pixel, sampled at each window's end.
 
@@ -94,7 +97,7 @@ def time_surface(t, x, y, p, order, identity, origin, width, stride, n_win, inv_
     ``exp(-(e_i - m) * inv_tau)`` where ``m`` is the latest ``t`` of the events of that pixel and
     channel with ``origin <= t < e_i`` (0 where there is none). ``order`` visits the (checked)
     events in time order; with ``identity`` (sorted input) it is ignored and events are visited
-    in array order.
+    in array order. ``xyp`` packs ``x``, ``y``, ``p`` as for :func:`voxel`.
 
     Per window, every pixel's float64 value is multiplied by ``exp(-stride / tau)`` in one
     sequential pass (no exp, no branch: it vectorises), then the pixels that fired in the window
@@ -125,8 +128,10 @@ def time_surface(t, x, y, p, order, identity, origin, width, stride, n_win, inv_
             e = j if identity else order[j]
             if t[e] >= end:
                 break
-            c = np.int64(p[e]) if channels == 2 else 0
-            xi, yi = np.int64(x[e]), np.int64(y[e])
+            v64 = xyp[e]
+            xi = np.int64((v64 >> np.uint64(24)) & np.uint64(0xFFFF))
+            yi = np.int64((v64 >> np.uint64(40)) & np.uint64(0xFFFF))
+            c = np.int64(v64 >> np.uint64(56)) if channels == 2 else 0
             if k != 1:
                 xi //= k
                 yi //= k
@@ -136,7 +141,7 @@ def time_surface(t, x, y, p, order, identity, origin, width, stride, n_win, inv_
             fired[n_fired] = pix
             n_fired += 1 - np.int64(marked[pix])
             marked[pix] = 1
-            mem[pix] = max(mem[pix], t[e])
+            mem[pix] = t[e] if identity else max(mem[pix], t[e])  # sorted: the latest is the last
             j += 1
         base = w * npix
         if any_fired:

@@ -56,7 +56,7 @@ import numpy as np
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _bins, _repr_kernels
-from ._common import downsample_factor, float_dtype, positive_float, positive_int, raise_bad, sensor_of
+from ._common import downsample_factor, float_dtype, packed_xyp, positive_float, positive_int, raise_bad, sensor_of
 from .integrate import _coerce_events
 
 __all__ = ["hats_cells", "to_averaged_time_surface", "to_time_surface", "time_surface_count"]
@@ -127,8 +127,8 @@ def to_time_surface(
         raise OptionError(f"include_incomplete must be True or False, got {include_incomplete!r}")
     out_dtype = float_dtype(dtype)
     k, w_out, h_out = downsample_factor(sensor, downsample)
-    t, x, y, p = ev["t"], ev["x"], ev["y"], ev["p"]
-    bad, time_sorted, t0, t1 = _repr_kernels.scan(t, x, y, p, sensor.width, sensor.height)
+    t, xyp = ev["t"], packed_xyp(ev)
+    bad, time_sorted, t0, t1 = _repr_kernels.scan(t, xyp, sensor.width, sensor.height)
     if bad >= 0:
         raise_bad(ev, bad, sensor)
     order = _NO_ORDER if time_sorted else np.argsort(t, kind="stable").astype(np.int64, copy=False)
@@ -138,7 +138,7 @@ def to_time_surface(
     out = np.zeros(plan.n_frames * channels * h_out * w_out, dtype=work_dtype)
     exp_lo = np.exp(-np.arange(4096, dtype=np.float64) / tau_f)
     exp_hi = np.exp(-np.arange((width >> 12) + 1, dtype=np.float64) * 4096.0 / tau_f)
-    _repr_kernels.time_surface(t, x, y, p, order, time_sorted, np.int64(plan.origin), np.int64(width),
+    _repr_kernels.time_surface(t, xyp, order, time_sorted, np.int64(plan.origin), np.int64(width),
                                np.int64(plan.stride), plan.n_frames, 1.0 / tau_f, exp_lo, exp_hi, channels,
                                k, w_out, h_out, out)
     return out.reshape(plan.n_frames, channels, h_out, w_out).astype(out_dtype, copy=False)
@@ -204,7 +204,7 @@ def to_averaged_time_surface(
         raise OptionError(f"layout must be 'grid' or 'cells', got {layout!r}")
     out_dtype = float_dtype(dtype)
     t, x, y, p = ev["t"], ev["x"], ev["y"], ev["p"]
-    bad, time_sorted, _, _ = _repr_kernels.scan(t, x, y, p, sensor.width, sensor.height)
+    bad, time_sorted, _, _ = _repr_kernels.scan(t, packed_xyp(ev), sensor.width, sensor.height)
     if bad >= 0:
         raise_bad(ev, bad, sensor)
     channels = sensor.polarities

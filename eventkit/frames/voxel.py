@@ -36,20 +36,10 @@ import numpy as np
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _kernels, _repr_kernels
-from ._common import downsample_factor, float_dtype, positive_int, raise_bad, sensor_of
-from .integrate import _XYP_OK, _coerce_events
+from ._common import downsample_factor, packed_xyp, float_dtype, positive_int, raise_bad, sensor_of
+from .integrate import _coerce_events
 
 __all__ = ["to_voxel_grid"]
-
-
-def _packed_xyp(ev: EventArray) -> np.ndarray:
-    """``x << 24 | y << 40 | p << 56`` per event, as uint64: a zero-copy view of bytes 5-12 of each
-    packed little-endian record (the upper ``t`` bytes land in bits 0-23, which the kernel ignores),
-    else built from the columns."""
-    if _XYP_OK and ev.size and ev.flags.c_contiguous:
-        return np.ndarray((ev.shape[0],), dtype=np.uint64, buffer=ev, offset=5, strides=(ev.strides[0],))
-    u = np.uint64
-    return (ev["x"].astype(u) << u(24)) | (ev["y"].astype(u) << u(40)) | (ev["p"].astype(u) << u(56))
 
 
 def to_voxel_grid(
@@ -109,7 +99,7 @@ def to_voxel_grid(
     t = ev["t"]
     signed = polarity == "signed" and sensor.polarities == 2
     norm = (n_bins - 1) if time_norm == "e2vid" else n_bins
-    xyp = _packed_xyp(ev)
+    xyp = packed_xyp(ev)
     # Guess sorted input (t0 = t[0], t1 = t[-1]: no pass for the range); the kernel notices an
     # event outside and we redo it with the true minimum and maximum.
     bounds = (int(t[0]), int(t[-1])) if t.size else (0, 0)
