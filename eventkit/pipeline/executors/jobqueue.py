@@ -362,6 +362,7 @@ class _JobKeeper:
         self.cluster, self.system = cluster, system
         self.seen: set[str] = set()  # jobs that have had a worker
         self.gone_since: dict[str, float] = {}
+        self.jobs: dict[str, Any] = {}  # name -> the job last submitted under it
         self._callback: Any = None
 
     def start(self) -> None:
@@ -379,7 +380,7 @@ class _JobKeeper:
 
     def _present(self) -> set[str]:
         """The jobs with a worker now (a job's workers are named <job> or <job>-<i>)."""
-        jobs = self.cluster.workers
+        jobs = self.cluster.worker_spec
         out = set()
         for ws in self.cluster.scheduler.workers.values():
             name = str(ws.name)
@@ -395,23 +396,26 @@ class _JobKeeper:
         if cluster.status != Status.running:
             return
         now, present = time.monotonic(), self._present()
+        self.jobs.update(cluster.workers)
         self.seen |= present
         for name in present:
             self.gone_since.pop(name, None)
         ended = []
         for name in sorted(self.seen - present):
             since = self.gone_since.setdefault(name, now)
-            if now - since >= ENDED_AFTER_S and name in cluster.workers:
+            if now - since >= ENDED_AFTER_S and name in cluster.worker_spec:
                 ended.append(name)
         if not ended:
             return
         old = []
         for name in ended:
-            job = cluster.workers.pop(name)
-            old.append(str(job.job_id))
-            with contextlib.suppress(Exception):
-                await job.close()  # cancel it, in case it only lost its workers
-            job.status = Status.closed
+            # Dask may have dropped (and cancelled) a single-worker job already (lost-worker-timeout, 15 s)
+            job = cluster.workers.pop(name, None) or self.jobs.get(name)
+            if job is not None:
+                old.append(str(job.job_id))
+                with contextlib.suppress(Exception):
+                    await job.close()  # cancel it, in case it only lost its workers
+                job.status = Status.closed
             self.seen.discard(name)
             self.gone_since.pop(name, None)
         log.warning("%s job(s) %s ended before the conversion did (their time limit?): submitting %d new one(s)",
