@@ -3,6 +3,7 @@
 :func:`jobqueue_cluster` starts a scheduler in this process, submits ``jobs`` batch jobs that
 each run Dask workers pointed at it, waits for the first worker, and yields the scheduler's
 address: the conversion then runs as with ``--scheduler`` (same pre-flight probe, same errors).
+A job that ends mid-run (its time limit) is replaced, so the run never waits on no jobs at all.
 On the way out (success, error, Ctrl-C, SIGTERM) every job is cancelled, falling back to the batch
 system's cancel command itself when the cluster cannot close.
 
@@ -204,8 +205,9 @@ def _lsf_walltime(text: str) -> str:
 def jobqueue_cluster(spec: JobSpec) -> Iterator[str]:
     """Start a dask-jobqueue cluster of ``spec.jobs`` batch jobs; yield its scheduler address; cancel the jobs.
 
-    Returns once the first worker has joined (the others join as their jobs start). The jobs are
-    cancelled when the block ends, however it ends.
+    Returns once the first worker has joined (the others join as their jobs start). A job whose
+    workers have all left for ``ENDED_AFTER_S`` (its time limit) is replaced while the block runs.
+    The jobs are cancelled when the block ends, however it ends.
 
     Parameters
     ----------
