@@ -15,6 +15,7 @@ The contract (see ``docs/errors.md``):
 from __future__ import annotations
 
 import functools
+import sys
 from collections.abc import Callable
 from typing import Any, TypeVar
 
@@ -36,12 +37,13 @@ DEFAULT_RESUME = "nothing was half-written; run the same command again to start 
 
 
 def _snnmodels_error() -> tuple[type[BaseException], ...]:
-    """snnmodels' base error when snnmodels is importable (a base install has only eventkit)."""
-    try:
-        from snnmodels.errors import SnnmodelsError
-    except ImportError:  # eventkit without the train extra: no snnmodels errors can occur
-        return ()
-    return (SnnmodelsError,)
+    """snnmodels' base error, if snnmodels is loaded.
+
+    Looked up in ``sys.modules`` rather than imported: importing snnmodels loads torch (seconds),
+    and an error of a process that never loaded snnmodels cannot be a ``SnnmodelsError``.
+    """
+    module = sys.modules.get("snnmodels.errors")
+    return (module.SnnmodelsError,) if module is not None else ()
 
 
 def user_errors(func: F | None = None, *, resume: str = DEFAULT_RESUME) -> Any:
