@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from pathlib import Path
 
 import click
@@ -76,8 +77,9 @@ def _local_root(ctx: click.Context, param: click.Parameter, value: Path | None) 
     from eventkit.store._remote import is_url
 
     if value is not None and is_url(value):
-        raise click.BadParameter(f"{value}: the data root must be a local or shared-filesystem folder, not a URL "
-                                 f"(only `eventkit convert --out` may be an object store such as s3://...)")
+        url = re.sub(r"^([A-Za-z][A-Za-z0-9+.-]+):/+", r"\1://", str(value))  # click's Path made s3:// s3:/
+        raise click.ClickException(f"--root {url}: the data root must be a local or shared-filesystem folder, not "
+                                   f"a URL (only `eventkit convert --out` may be an object store such as s3://...)")
     return value
 
 

@@ -275,11 +275,13 @@ class RemotePath:
         """Raise a clear :class:`StoreAccessError` when the bucket is missing or the endpoint unreachable."""
         if self.protocol not in _BUCKETED or not self.bucket:
             return
-        if not self._call("check", self.fs.exists, self.bucket):
+        try:  # not exists(): s3fs answers False for a bucket on an unreachable endpoint
+            self._call("check", self.fs.info, self.bucket)
+        except FileNotFoundError:
             raise StoreAccessError(
                 f"{self.url}: the bucket {self.bucket!r} does not exist (or these credentials cannot see it)"
                 f"{_endpoint_note(self)}; create it first, or check the URL"
-            )
+            ) from None
 
 
 def _endpoint_note(p: RemotePath) -> str:

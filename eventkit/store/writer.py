@@ -25,7 +25,7 @@ from zarr.codecs import Crc32cCodec, ZstdCodec
 from ..events import SensorSize
 from ._common import LockedWriter, prepare_root, require_array
 from ._lock import WriterLock
-from ._remote import location, zarr_store
+from ._remote import RemotePath, location, zarr_store
 from .cache_key import key_inputs
 from .errors import StoreMismatchError, StoreNotFoundError
 from .layout import FORMAT_VERSION, choose_samples_per_shard, default_compressor, lock_path, read_root_attrs
@@ -215,6 +215,8 @@ def open_store_writer(
 def _lock(path: Path, lock: bool) -> WriterLock | None:
     if not lock:
         return None
+    if isinstance(path, RemotePath):
+        path.check_bucket()  # one clear line naming the store, before the lock object is tried
     path.parent.mkdir(parents=True, exist_ok=True)
     held = WriterLock(lock_path(path), path)
     held.acquire()

@@ -308,7 +308,8 @@ def test_cli_download_root_url_is_refused_without_creating_a_folder(tmp_path, mo
 
     monkeypatch.chdir(tmp_path)
     res = CliRunner().invoke(main, ["download", "synthetic-gestures", "--root", "s3://bucket/data"])
-    assert res.exit_code == 2 and "must be a local or shared-filesystem folder, not a URL" in res.output
+    assert res.exit_code == 1 and "Error: --root s3://bucket/data: the data root must be a local or shared-" \
+                                  "filesystem folder, not a URL" in res.output
     assert not (tmp_path / "s3:").exists()
 
 
