@@ -287,7 +287,7 @@ def test_divergent_barrier_is_reported(launcher) -> None:
 
 
 def test_argument_types_are_checked(launcher) -> None:
-    src = kernel_source(torch.float32, NeuronConfig(), True, True, False)
+    src = kernel_source(torch.float32, NeuronConfig(**CASES[0]), True, True, False)  # prepared
     args = (np.uint64(0),) * 3 + (np.float32(1),) * 3 + (np.uint64(0),) * 4 + (
         np.int32(3), np.int32(T))  # M must be a 64-bit integer
     with pytest.raises(TypeError, match="argument 10"):

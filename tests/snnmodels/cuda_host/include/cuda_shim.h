@@ -95,6 +95,13 @@ void call(void (*f)(A...), void** params, std::index_sequence<I...>) {
     f(*static_cast<std::remove_cv_t<A>*>(params[I])...);
 }
 
+// Calls kernel f (type-erased as void*) with params: the only per-kernel template, so that the
+// thread machinery below is compiled once per library, not once per kernel.
+template <class... A>
+void invoke(void* f, void** params) {
+    call(reinterpret_cast<void (*)(A...)>(f), params, std::index_sequence_for<A...>{});
+}
+
 inline void set_error(char* err, std::size_t len, const char* msg) {
     if (err && len) { std::strncpy(err, msg, len - 1); err[len - 1] = 0; }
 }
@@ -103,9 +110,8 @@ inline std::mutex& launch_mutex() { static std::mutex m; return m; }
 
 // Returns 0, or 1 with a message in err (an invalid launch configuration, too much shared
 // memory, or a block whose threads disagree on the number of __syncthreads calls).
-template <class... A>
-int launch(void (*f)(A...), unsigned grid, unsigned block, std::size_t shared, void** params,
-           char* err, std::size_t errlen) {
+inline int launch_erased(void (*run)(void*, void**), void* f, unsigned grid, unsigned block,
+                         std::size_t shared, void** params, char* err, std::size_t errlen) {
     std::lock_guard<std::mutex> lock(launch_mutex());
     if (grid == 0 || block == 0 || block > 1024) {
         set_error(err, errlen, "invalid configuration argument (zero blocks, zero threads or more than 1024 threads per block)");
@@ -129,7 +135,7 @@ int launch(void (*f)(A...), unsigned grid, unsigned block, std::size_t shared, v
                 threadIdx = uint3{t, 0, 0};
                 blockIdx = uint3{b, 0, 0};
                 syncs = 0;
-                call(f, params, std::index_sequence_for<A...>{});
+                run(f, params);
                 counts[t] = syncs;
                 bar.arrive_and_drop();
             });
@@ -144,6 +150,13 @@ int launch(void (*f)(A...), unsigned grid, unsigned block, std::size_t shared, v
         }
     }
     return 0;
+}
+
+template <class... A>
+int launch(void (*f)(A...), unsigned grid, unsigned block, std::size_t shared, void** params,
+           char* err, std::size_t errlen) {
+    return launch_erased(&invoke<A...>, reinterpret_cast<void*>(f), grid, block, shared, params,
+                         err, errlen);
 }
 
 }  // namespace emu
