@@ -14,7 +14,8 @@ Colour
 ------
 Each polarity's counts become an intensity in [0, 1]: ``min(count / s, 1) ** gamma`` where the
 scale ``s`` is a high percentile (99.5 by default) of the *nonzero* counts of all frames
-together (at least 1 for integer counts; any positive value for floats), so one hot pixel cannot darken the rest and every frame of a sample shares a scale.
+together (at least 1 for integer counts; any positive value for floats), so one hot pixel
+cannot darken the rest and every frame of a sample shares a scale.
 The intensity blends the background towards the polarity's colour; where both polarities fire
 the two blends add up (towards white on black).
 """

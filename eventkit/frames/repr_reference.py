@@ -88,5 +88,6 @@ def hats_reference(events, sensor_size, *, cell_size, surface_size, time_window,
             same = cj == ci and (yj // cell_size) * wc + xj // cell_size == cell
             if same and abs(xj - xi) <= rho and abs(yj - yi) <= rho and ti - tj <= time_window:
                 d = ti - tj
-                out[cell, ci, rho + yj - yi, rho + xj - xi] += math.exp(-d / tau) if decay == "exp" else 1 - d / (3 * tau)
+                weight = math.exp(-d / tau) if decay == "exp" else 1 - d / (3 * tau)
+                out[cell, ci, rho + yj - yi, rho + xj - xi] += weight
     return out / np.maximum(counts, 1)[:, :, None, None]

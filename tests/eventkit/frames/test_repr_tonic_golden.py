@@ -51,7 +51,8 @@ def test_tonic_golden(path: Path, key: str):
         dt, tau = int(args[0][2:]), float(args[1][3:])
         got = to_time_surface(ev, sensor, tau=tau, dt=dt, include_incomplete=False, dtype=np.float64)
     else:
-        cell, size, window, tau, decay = int(args[0][1:]), int(args[1][1:]), int(args[2][1:]), float(args[3][3:]), args[4]
+        cell, size, window = int(args[0][1:]), int(args[1][1:]), int(args[2][1:])
+        tau, decay = float(args[3][3:]), args[4]
         got = to_averaged_time_surface(ev, sensor, cell_size=cell, surface_size=size, time_window=window, tau=tau,
                                        decay=decay, layout="cells", dtype=np.float64)
     assert got.shape == want.shape
