@@ -1,14 +1,35 @@
 // Fused multi-step IF/LIF/PLIF/LIAF kernels (snnmodels cupy backend).
 //
 // One thread per neuron, sequential loop over T with stride M ([T, M] time-major layout).
-// Inputs/outputs are `scalar_t` (float or __half); the state, H and all arithmetic are fp32.
-// The configuration arrives as #defines prepended by neuron.py:
-//   SCALAR_T (float|__half), KIND (0 IF, 1 LIF, 2 PLIF), HARD, DECAY_INPUT, DETACH,
+// Inputs/outputs are `scalar_t` (float or half_t); the state, H and all arithmetic are fp32.
+// The configuration arrives as #defines prepended by source.py:
+//   SCALAR_T (float|half_t), KIND (0 IF, 1 LIF, 2 PLIF), HARD, DECAY_INPUT, DETACH,
 //   SURR (0 sigmoid, 1 atan, 2 piecewise quadratic), OUT (0 spike, 1 relu, 2 identity), TR,
 //   STORE_H, STORE_V, HAS_GVS, DET_GK (PLIF: deterministic dL/dk, see snn_backward).
 // Compiled with --fmad=false and without fast math so that every operation rounds like the
 // separate torch element-wise kernels: spikes and potentials then equal the torch backend's.
+#ifdef SNN_HOST_EMULATION
+// The host emulation of the tests (tests/snnmodels/cuda_host): binary16 from its shim header.
 #include <cuda_fp16.h>
+typedef __half half_t;
+__device__ __forceinline__ float half_to_float(half_t v) { return __half2float(v); }
+__device__ __forceinline__ half_t float_to_half(float v) { return __float2half_rn(v); }
+#else
+// No <cuda_fp16.h>: CuPy >= 14 wheels ship no CUDA headers (only a CUDA toolkit or CuPy's [ctk]
+// extra brings them), and these kernels need just the two conversions. They are the PTX
+// instructions that __half2float and __float2half_rn (round to nearest even) compile to.
+struct half_t { unsigned short bits; };
+__device__ __forceinline__ float half_to_float(half_t v) {
+    float f;
+    asm("cvt.f32.f16 %0, %1;" : "=f"(f) : "h"(v.bits));
+    return f;
+}
+__device__ __forceinline__ half_t float_to_half(float v) {
+    half_t h;
+    asm("cvt.rn.f16.f32 %0, %1;" : "=h"(h.bits) : "f"(v));
+    return h;
+}
+#endif
 
 typedef SCALAR_T scalar_t;
 // PLIF's dL/dk accumulator: float summed with one atomicAdd per block (fast, order varies from
@@ -21,9 +42,9 @@ typedef float acc_t;
 #endif
 
 __device__ __forceinline__ float to_f(float v) { return v; }
-__device__ __forceinline__ float to_f(__half v) { return __half2float(v); }
+__device__ __forceinline__ float to_f(half_t v) { return half_to_float(v); }
 __device__ __forceinline__ void store(float* p, float v) { *p = v; }
-__device__ __forceinline__ void store(__half* p, float v) { *p = __float2half_rn(v); }
+__device__ __forceinline__ void store(half_t* p, float v) { *p = float_to_half(v); }
 
 __device__ __forceinline__ float reset_of(float h, float th, float vr) {
 #if HARD

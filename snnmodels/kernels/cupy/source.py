@@ -16,7 +16,7 @@ _SRC = Path(__file__).with_name("neuron.cu")
 _KIND = {"if": 0, "lif": 1, "plif": 2}
 _OUT = {"spike": 0, "relu": 1, "identity": 2}
 #: Supported tensor dtypes and their CUDA scalar type.
-SCALAR = {torch.float32: "float", torch.float16: "__half"}
+SCALAR = {torch.float32: "float", torch.float16: "half_t"}
 
 
 @lru_cache(maxsize=1)

@@ -24,6 +24,9 @@
 #include <utility>
 #include <vector>
 
+// neuron.cu takes its binary16 type from <cuda_fp16.h> under this macro (on a GPU it uses PTX).
+#define SNN_HOST_EMULATION 1
+
 // Included here, before any kernel source, so that its types live in the global namespace even
 // when the emulation wraps a kernel source in a namespace (several configurations per library).
 #include "cuda_fp16.h"
