@@ -34,7 +34,8 @@ Two more sections (``--only data,ddp`` runs just them):
 * ``ddp``: samples/s of ``fit`` (the production path) with 1 and 2 gloo processes started by
   ``torchrun`` on this machine, one thread each, the same global batch; scaling efficiency =
   samples/s with 2 / (2 x samples/s with 1). The second epoch of ``--ddp-steps`` steps is timed
-  (the first warms up).
+  (the first warms up). The store is the same dataset at 32x32 (``--ddp-downsample 4``), the
+  ``small`` network's input size.
 """
 
 from __future__ import annotations
@@ -55,14 +56,14 @@ THREADS = 2
 GESTURE_TRAIN = 1176  # DVS128 Gesture train samples: an epoch is ceil(1176 / batch) steps
 
 
-def store_path(T: int) -> Path:
-    """Build (once) and return the synthetic-gestures T-frame, 128x128 store."""
+def store_path(T: int, downsample: int | None = None) -> Path:
+    """Build (once) and return the synthetic-gestures T-frame store, 128x128 (or 128/downsample)."""
     from eventkit.datasets.prepare import download_dataset
     from eventkit.pipeline.convert import convert
 
     download_dataset("synthetic-gestures", DATA, progress=False)
     report = convert("synthetic-gestures", frames=T, split_by="number", root=DATA, executor="serial",
-                     progress=False)
+                     progress=False, downsample=downsample)
     return Path(report.store)
 
 
@@ -284,6 +285,7 @@ def main() -> None:
     ap.add_argument("--data-model", default=None, help="data/ddp sections: network (small on CPU, plif-gesture on CUDA)")
     ap.add_argument("--data-steps", type=int, default=8, help="data section: batches timed")
     ap.add_argument("--ddp-steps", type=int, default=6, help="ddp section: steps per timed epoch")
+    ap.add_argument("--ddp-downsample", type=int, default=4, help="ddp section: spatial downsampling of the store")
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -355,12 +357,15 @@ def _extra_sections(args: argparse.Namespace, store: Path, sections: set[str], c
         print(f"| loader alone: float32 on the host (the previous path) | {r['loader_float_host']:.1f} |")
         print(f"| loader + step ({model}, {args.backend}) | {r['loader_step']:.1f} |")
     if "ddp" in sections:
-        one = run_ddp(store, args.batch, args.T, args.ddp_steps, model, 1)
-        two = run_ddp(store, args.batch, args.T, args.ddp_steps, model, 2)
+        small = store_path(args.T, args.ddp_downsample) if args.ddp_downsample > 1 else store
+        print(f"# ddp store: {small}")
+        one = run_ddp(small, args.batch, args.T, args.ddp_steps, model, 1)
+        two = run_ddp(small, args.batch, args.T, args.ddp_steps, model, 2)
         eff = two["sps"] / (2 * one["sps"])
         print()
-        print(f"| fit, {model}, numba, global batch {args.batch}, CPU, 1 thread per process | samples/s | "
-              f"scaling efficiency |")
+        size = 128 // max(args.ddp_downsample, 1)
+        print(f"| fit, {model}, numba, {size}x{size}, T={args.T}, global batch {args.batch}, CPU, 1 thread per "
+              f"process | samples/s | scaling efficiency |")
         print("|---|---|---|")
         print(f"| 1 process | {one['sps']:.2f} | - |")
         print(f"| 2 processes (gloo, torchrun) | {two['sps']:.2f} | {eff:.0%} |")

@@ -283,6 +283,9 @@ def fit(
         from another model/store when resuming.
     StoreNotFoundError, FileNotFoundError
         No store, or no checkpoint to resume from.
+    DistributedError
+        Distributed: no launcher variables with ``cfg.distributed``, no rendezvous, or another
+        process died or timed out (``last.pt`` then holds the last finished epoch).
     """
     cfg.validate()
     dist = _join(cfg)
