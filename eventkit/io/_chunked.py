@@ -16,7 +16,9 @@ the recording; they are large enough that the per-chunk Python overhead is negli
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable
+from typing import BinaryIO
 
 import numpy as np
 
@@ -80,7 +82,7 @@ Step = Callable[[np.ndarray, int, EventSink], int]
 
 
 def decode_chunks(
-    path: str,
+    source: str | os.PathLike[str] | BinaryIO,
     start: int,
     end: int,
     step: Step,
@@ -91,12 +93,13 @@ def decode_chunks(
     keep: int = 0,
     lead: bytes = b"",
 ) -> EventArray:
-    """Decode the payload bytes ``[start, end)`` of ``path`` chunk by chunk with ``step``.
+    """Decode the payload bytes ``[start, end)`` of a file chunk by chunk with ``step``.
 
     Parameters
     ----------
-    path
-        The file.
+    source
+        The file's path, or the file opened in binary mode (left open; it saves an ``open`` on
+        small files when the caller has just read the header from it).
     start, end
         The payload's byte range. Nothing at or past ``end`` is read, so a file that grows while
         it is read is decoded as it was sized; one that shrinks ends early (the format's state
@@ -126,6 +129,15 @@ def decode_chunks(
     EventArray
         The decoded events.
     """
+    if isinstance(source, (str, os.PathLike)):
+        with open(source, "rb") as f:
+            return _decode(f, start, end, step, capacity, chunk_bytes, unit, keep, lead)
+    return _decode(source, start, end, step, capacity, chunk_bytes, unit, keep, lead)
+
+
+def _decode(
+    f: BinaryIO, start: int, end: int, step: Step, capacity: int, chunk_bytes: int, unit: int, keep: int, lead: bytes
+) -> EventArray:
     step_bytes = max(unit, chunk_bytes // unit * unit)
     room = unit - 1 + keep  # the most bytes ever handed back to the next chunk
     sink = EventSink(capacity)
@@ -134,41 +146,40 @@ def decode_chunks(
     lead_end = start + len(lead)
     pos = start  # file offset of buf[0]
     carry = 0  # bytes at the front of buf handed back from the previous chunk
-    with open(path, "rb") as f:
-        fpos = -1  # where the file is positioned (-1: not yet known)
-        while pos + carry < end:
-            at = pos + carry  # file offset of the next byte to read
-            want = min(step_bytes, end - at)
-            got = 0
-            if at < lead_end:
-                got = min(want, lead_end - at)
-                buf[carry : carry + got] = np.frombuffer(lead, dtype=np.uint8, count=got, offset=at - start)
-            if got < want:
-                if fpos != at + got:
-                    f.seek(at + got)
-                while got < want:
-                    k = f.readinto(view[carry + got : carry + want])
-                    if not k:
-                        break
-                    got += k
-                fpos = at + got
-            if not got:
-                break  # the file shrank
-            nbuf = carry + got
-            whole = nbuf // unit * unit
-            if not whole:
-                carry = nbuf
-                continue
-            used = step(buf[:whole], pos, sink)
-            if used < 0:
-                raise RuntimeError(f"decoder step returned {used}: a byte count expected")
-            if used >= nbuf:  # all consumed, or a skip past what was read
-                pos += used
-                carry = 0
-                continue
-            carry = nbuf - used
-            if carry > room:
-                raise RuntimeError(f"decoder step left {carry} bytes unconsumed, more than keep + unit - 1 = {room}")
-            buf[:carry] = buf[used:nbuf]
+    fpos = -1  # where the file is positioned (-1: not known)
+    while pos + carry < end:
+        at = pos + carry  # file offset of the next byte to read
+        want = min(step_bytes, end - at)
+        got = 0
+        if at < lead_end:
+            got = min(want, lead_end - at)
+            buf[carry : carry + got] = np.frombuffer(lead, dtype=np.uint8, count=got, offset=at - start)
+        if got < want:
+            if fpos != at + got:
+                f.seek(at + got)
+            while got < want:
+                k = f.readinto(view[carry + got : carry + want])
+                if not k:
+                    break
+                got += k
+            fpos = at + got
+        if not got:
+            break  # the file shrank
+        nbuf = carry + got
+        whole = nbuf // unit * unit
+        if not whole:
+            carry = nbuf
+            continue
+        used = step(buf[:whole], pos, sink)
+        if used < 0:
+            raise RuntimeError(f"decoder step returned {used}: a byte count expected")
+        if used >= nbuf:  # all consumed, or a skip past what was read
             pos += used
+            carry = 0
+            continue
+        carry = nbuf - used
+        if carry > room:
+            raise RuntimeError(f"decoder step left {carry} bytes unconsumed, more than keep + unit - 1 = {room}")
+        buf[:carry] = buf[used:nbuf]
+        pos += used
     return sink.result()

@@ -330,9 +330,11 @@ class _NotDvs128(Exception):
     """Auto-detection: an address uses bits above 15, so the recording is not a DVS128 one."""
 
 
-def _decode(path: str, head: bytes, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None) -> EventArray:
-    """Decode the ``nrec`` records from file offset ``start``; ``head`` holds the file's first
-    bytes (so the part of the payload in it is not read twice)."""
+def _decode(
+    f: BinaryIO, path: str, head: bytes, start: int, nrec: int, layout: str, sensor: SensorSize | None, chip: str | None
+) -> EventArray:
+    """Decode the ``nrec`` records from file offset ``start`` of ``f``; ``head`` holds the file's
+    first bytes (so the part of the payload in it is not read twice)."""
     wmax, hmax = (sensor.width, sensor.height) if sensor is not None else (1 << 16, 1 << 16)
     end = start + nrec * RECORD_BYTES
 
@@ -357,7 +359,7 @@ def _decode(path: str, head: bytes, start: int, nrec: int, layout: str, sensor: 
             return chunk.shape[0]
 
         events = decode_chunks(
-            path, start, end, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES, lead=head[start:]
+            f, start, end, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES, lead=head[start:]
         )
         if reached[0] < end:
             raise DecodeError(path, "the file shrank while it was read", offset=reached[0])
@@ -411,16 +413,16 @@ def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> Even
                     sensor = SensorSize(128, 128, 2)
                 chosen = ChipLayout(chosen.layout, sensor)
         size = os.fstat(f.fileno()).st_size
-    payload = size - hdr.data_start
-    nrec, tail = divmod(payload, RECORD_BYTES)
-    if tail:
-        raise DecodeError(
-            p,
-            f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
-            f"({nrec} records after a {hdr.data_start}-byte header)",
-            offset=hdr.data_start + nrec * RECORD_BYTES,
-        )
-    return _decode(p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
+        payload = size - hdr.data_start
+        nrec, tail = divmod(payload, RECORD_BYTES)
+        if tail:
+            raise DecodeError(
+                p,
+                f"truncated AEDAT 2.0 file: {tail} byte(s) after the last whole 8-byte record "
+                f"({nrec} records after a {hdr.data_start}-byte header)",
+                offset=hdr.data_start + nrec * RECORD_BYTES,
+            )
+        return _decode(f, p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
 
 
 def _sniff(head: bytes) -> bool:
