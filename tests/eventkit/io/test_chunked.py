@@ -160,3 +160,12 @@ def test_reserve_grows_and_keeps_the_decoded_events():
     sink.reserve(10, guess=50)
     assert sink.events.shape[0] == 50
     assert sink.result().tolist() == [(1, 2, 3, 1), (4, 5, 6, 0)]
+
+
+def test_an_open_file_is_read_from_its_payload_and_left_open(payload):
+    path, data = payload
+    with open(path, "rb") as f:
+        f.read(100)  # wherever the caller left it
+        ev = decode_chunks(f, 8, len(data), _fixed_step([]), capacity=1000, chunk_bytes=64, unit=REC)
+        assert not f.closed
+    np.testing.assert_array_equal(_rows(ev), _fixed_reference(data, 8, len(data)))
