@@ -167,6 +167,7 @@ def test_compile_error_becomes_backend_unavailable_with_log(monkeypatch) -> None
     msg = str(err.value)
     assert "snn_forward" in msg and "NVRTC_ERROR_COMPILATION" in msg
     assert 'identifier "bogus" is undefined' in msg  # the compiler log
+    assert "numba" in err.value.available
 
 
 def test_driver_error_becomes_backend_unavailable(monkeypatch) -> None:

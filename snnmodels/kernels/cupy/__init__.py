@@ -2,7 +2,13 @@
 
 :func:`load` returns the backend or raises
 :class:`~snnmodels.errors.BackendUnavailableError` saying why (cupy missing or broken, no CUDA
-device visible to torch or to cupy).
+device visible to torch or to cupy); a kernel that NVRTC cannot compile raises it too, with the
+compiler log. ``neuron.cu`` is the CUDA source, :mod:`.source` assembles it per configuration,
+:mod:`.fused` plans the launches (no cupy import), :mod:`.neuron` compiles and launches with CuPy.
+
+PLIF's decay gradient is summed with float ``atomicAdd`` by default; for the same value on every
+run use ``torch.use_deterministic_algorithms(True)`` or
+``snnmodels.get_backend("cupy").deterministic = True`` (a fixed-order float64 reduction).
 """
 
 from __future__ import annotations

@@ -42,6 +42,13 @@ def _why(exc: BaseException) -> str:
     return f"{type(exc).__name__}: {text}"
 
 
+def _others() -> list[str]:
+    """The backends that can run here (cupy's own loader checks only import and device)."""
+    from snnmodels.kernels.registry import available_backends
+
+    return [n for n in available_backends() if n != "cupy"]
+
+
 @lru_cache(maxsize=None)
 def _function(source: str, name: str, device: int):
     """Compile ``source`` (once per device) and return its kernel ``name``."""
@@ -51,7 +58,7 @@ def _function(source: str, name: str, device: int):
         except Exception as exc:  # CompileException, CUDADriverError, CUDARuntimeError, ...
             raise BackendUnavailableError(
                 "cupy", f"the CUDA kernel {name} could not be compiled or loaded "
-                f"({_why(exc)})",
+                f"({_why(exc)})", _others(),
             ) from None
 
 
@@ -70,7 +77,7 @@ class CupyLauncher:
                 fn((grid,), (block,), args, shared_mem=shared)
             except Exception as exc:  # a driver error at launch (bad configuration, no memory)
                 raise BackendUnavailableError(
-                    "cupy", f"launching the CUDA kernel {name} failed ({_why(exc)})"
+                    "cupy", f"launching the CUDA kernel {name} failed ({_why(exc)})", _others()
                 ) from None
 
 
