@@ -226,3 +226,20 @@ def snnmodels_backend(name: str):
     from snnmodels import get_backend
 
     return get_backend(name)
+
+
+# -- scripts/gpu_check.sh ------------------------------------------------------------------
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a CUDA device is present: run the script itself")
+def test_gpu_check_stops_cleanly_without_cuda(tmp_path) -> None:
+    """Without CUDA the one-call check says so in one line, runs nothing and exits 3."""
+    repo = Path(__file__).resolve().parents[2]
+    r = subprocess.run(["bash", str(repo / "scripts" / "gpu_check.sh"), str(tmp_path / "out"),
+                        str(tmp_path / "no-wheels")],
+                       capture_output=True, text=True, env={"PATH": "/usr/bin:/bin",
+                                                            "PYTHON": sys.executable},
+                       timeout=120)
+    assert r.returncode == 3, r.stdout + r.stderr
+    summary = (tmp_path / "out" / "summary.txt").read_text()
+    assert "no CUDA:" in summary and "nothing was run on a GPU" in summary
+    assert not (tmp_path / "out" / "gpu_tests.txt").exists()
