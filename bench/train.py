@@ -282,7 +282,8 @@ def main() -> None:
                          "ddp (1 vs 2 gloo processes)")
     ap.add_argument("--device", default="cpu", help="data section: cpu or cuda")
     ap.add_argument("--backend", default=None, help="data section: neuron backend (numba on CPU, cupy on CUDA)")
-    ap.add_argument("--data-model", default=None, help="data/ddp sections: network (small on CPU, plif-gesture on CUDA)")
+    ap.add_argument("--data-model", default=None,
+                    help="data/ddp sections: network (small on CPU, plif-gesture on CUDA)")
     ap.add_argument("--data-steps", type=int, default=8, help="data section: batches timed")
     ap.add_argument("--ddp-steps", type=int, default=6, help="ddp section: steps per timed epoch")
     ap.add_argument("--ddp-downsample", type=int, default=4, help="ddp section: spatial downsampling of the store")

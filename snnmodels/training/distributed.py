@@ -231,8 +231,8 @@ class Dist:
         ids = [self.device.index] if self.device.type == "cuda" else None
         # global batch norm keeps the running statistics equal on all ranks: no buffer broadcast per forward
         # (newer torch names the option forward_sync_buffers; both still sync once at construction)
-        name = ("forward_sync_buffers" if "forward_sync_buffers" in inspect.signature(DistributedDataParallel).parameters
-                else "broadcast_buffers")
+        options = inspect.signature(DistributedDataParallel).parameters
+        name = "forward_sync_buffers" if "forward_sync_buffers" in options else "broadcast_buffers"
         return DistributedDataParallel(model, device_ids=ids, **{name: not sync_bn})
 
     @contextlib.contextmanager
