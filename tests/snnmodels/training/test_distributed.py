@@ -196,3 +196,13 @@ def test_resume_on_two_processes_from_a_one_process_checkpoint(tiny_store: Path,
     r0 = torch.load(tmp_path / "res" / "rank0.pt")
     np.testing.assert_allclose(r0["steps"][0], reference.step_losses[1], rtol=0, atol=TOL)
     assert _max_diff(r0["state"], reference.model.state_dict()) < TOL
+
+
+@pytest.mark.slow
+def test_an_error_of_rank_0_reaches_every_rank(tiny_store: Path, tmp_path: Path) -> None:
+    """--resume without a checkpoint: rank 0 finds out, and rank 1 ends with the same error instead of waiting."""
+    codes = run_ranks(2, _cfg(tiny_store, tmp_path / "run", dist_timeout=60.0), tmp_path / "res", resume=True)
+    assert codes == [0, 0]
+    r0, r1 = ((tmp_path / "res" / f"rank{r}.err").read_text() for r in (0, 1))
+    assert r0.startswith("FileNotFoundError:") and "last.pt" in r0
+    assert r1.startswith("FileNotFoundError: (from rank 0)") and "last.pt" in r1
