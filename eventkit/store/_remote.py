@@ -103,12 +103,20 @@ def _filesystem(protocol: str, options: dict[str, Any], **extra: Any) -> Any:
 
 
 def _effective(protocol: str, options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` plus the S3 endpoint of the environment, passed explicitly: fsspec caches a filesystem
-    by its arguments, and one made for another ``$AWS_ENDPOINT_URL`` must not be reused."""
+    """The fsspec options for ``protocol``: ``options``, without listings cache, plus the S3 endpoint.
+
+    A store is written by other processes while this one reads it (resume, workers, a reader of an
+    incomplete store), so a cached listing would hide their new objects: listings are never cached.
+    The endpoint of ``$AWS_ENDPOINT_URL`` is passed explicitly because fsspec caches a filesystem by
+    its arguments, and one made for another endpoint must not be reused.
+    """
+    out = dict(options)
+    if protocol in _BUCKETED:
+        out.setdefault("use_listings_cache", False)
     endpoint = os.environ.get("AWS_ENDPOINT_URL")
-    if protocol in ("s3", "s3a") and endpoint and "endpoint_url" not in options:
-        return {**options, "endpoint_url": endpoint}
-    return options
+    if protocol in ("s3", "s3a") and endpoint and "endpoint_url" not in out:
+        out["endpoint_url"] = endpoint
+    return out
 
 
 class RemotePath:

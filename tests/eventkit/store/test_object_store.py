@@ -148,6 +148,17 @@ def test_frame_dataset_reads_s3_like_local(built):
         assert torch.equal(xa[0], xb[0]) and xa[1:] == xb[1:]
 
 
+def test_memory_url_store_round_trip(built):
+    """fsspec's in-process ``memory://`` filesystem (one process only): write, lock, read back."""
+    url = f"memory://ek-{uuid.uuid4().hex[:8]}/x.zarr"
+    w = _create(url)
+    with pytest.raises(StoreLockedError):
+        _create(url)
+    _write(w)
+    w.finalize()
+    _assert_same(open_store(url), open_store(built[1]))
+
+
 def test_file_url_is_a_local_store_with_the_fast_path(built):
     store = open_store(f"file://{built[1]}")
     assert isinstance(store.path, Path) and store["train"]._fast is not None
@@ -173,6 +184,8 @@ def test_killed_writer_is_resumed_and_its_lock_taken_over(s3, built, caplog):
     w2 = _create(url)  # resumes: same key, stale lock taken over
     assert "taking over the lock" in caplog.text
     assert w2.missing("train").tolist() == list(range(S, 10))
+    # a reader of the incomplete store lists its chunk objects; later ones must not look missing to it
+    assert open_store(url, allow_incomplete=True)["train"].available.tolist() == list(range(S))
     _write(w2)
     w2.finalize()
     assert not lock.exists()
@@ -346,13 +359,40 @@ def test_dask_conversion_to_s3_killed_resumed_identical(s3, server, tmp_path):
     end = time.monotonic() + 120
     while not done0.exists() and first.poll() is None and time.monotonic() < end:
         time.sleep(0.1)
-    second = subprocess.run([str(BIN / "eventkit"), *args], env=env, capture_output=True, text=True)
-    os.killpg(first.pid, signal.SIGKILL)  # a kill: no handler runs, the lock stays behind
+    assert first.poll() is None, first.communicate()[0]  # still converting: the first shard is in
+    os.killpg(first.pid, signal.SIGSTOP)  # frozen mid-run (alive, holding the lock) while a second writer starts
+    try:
+        second = subprocess.run([str(BIN / "eventkit"), *args], env=env, capture_output=True, text=True)
+    finally:
+        os.killpg(first.pid, signal.SIGKILL)  # then killed: no handler runs, the lock stays behind
     first.wait()
-    if first.returncode == -signal.SIGKILL:  # it was still writing when the second writer came
-        assert second.returncode == 1 and "holds the lock" in second.stdout + second.stderr, second
-        assert location(url + ".lock").exists()
+    assert second.returncode == 1, second
+    assert "another writer (process" in second.stderr and "holds the lock" in second.stderr, second.stderr
+    assert location(url + ".lock").exists()
+    assert not open_store(url, allow_incomplete=True)["train"].done.all()  # the kill left work to resume
     resumed = subprocess.run([str(BIN / "eventkit"), *args], env=env, capture_output=True, text=True)
     assert resumed.returncode == 0, resumed.stdout + resumed.stderr
     assert "Traceback" not in resumed.stdout + resumed.stderr
+    assert "taking over the lock" in resumed.stderr or "taking over the lock" in resumed.stdout
     _assert_same(open_store(url), open_store(ref))
+
+
+@pytest.mark.slow
+def test_job_array_parts_on_s3_then_finalize(s3, server, tmp_path):
+    """``--part K/N`` writes one store on S3 from N processes (per-part lock objects), ``--finalize`` completes it."""
+    env = dict(os.environ, **server.env(), EVENTKIT_ROOT=str(tmp_path / "root"))
+    subprocess.run([str(BIN / "eventkit"), "download", "synthetic-gestures", "--quiet"], env=env, check=True)
+    ref = tmp_path / "ref.zarr"
+    base = ["convert", "synthetic-gestures", "-T", "8", "--executor", "serial", "--quiet"]
+    subprocess.run([str(BIN / "eventkit"), *base, "--out", str(ref)], env=env, check=True)
+    url = f"{s3}/parts.zarr"
+    parts = [_eventkit(*base, "--out", url, "--part", f"{k}/2", env=env) for k in range(2)]
+    for p in parts:
+        out, _ = p.communicate(timeout=300)
+        assert p.returncode == 0, out
+    assert not open_store(url, allow_incomplete=True).complete  # a part never marks the store complete
+    fin = subprocess.run([str(BIN / "eventkit"), *base, "--out", url, "--finalize"], env=env, capture_output=True,
+                         text=True)  # fmt: skip
+    assert fin.returncode == 0, fin.stdout + fin.stderr
+    _assert_same(open_store(url), open_store(ref))
+    assert not [p for p in location(s3).iterdir() if ".lock" in p.name]
