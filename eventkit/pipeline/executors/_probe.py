@@ -38,9 +38,24 @@ def probe(read_dirs: list[str], write_dirs: list[str]) -> dict[str, Any]:
     for d in read_dirs:
         if not (os.path.isdir(d) and os.access(d, os.R_OK | os.X_OK)):
             out["missing"].append(d)
+    out["object_store"] = []
     for d in write_dirs:
-        if not os.path.isdir(d):
+        if "://" in d:  # a store on an object store: this worker's credentials and endpoint must reach it
+            if out["version"] is not None:
+                out["object_store"] += _object_store_problem(d)
+        elif not os.path.isdir(d):
             out["missing"].append(d)
         elif not os.access(d, os.W_OK | os.X_OK):
             out["unwritable"].append(d)
     return out
+
+
+def _object_store_problem(url: str) -> list[str]:
+    """Why this worker cannot use the object store at ``url`` (its bucket), or nothing."""
+    try:
+        from eventkit.store._remote import location
+
+        location(url).check_bucket()
+    except Exception as err:  # reported, never raised: a missing extra, no credentials, no endpoint, no bucket
+        return [str(err)]
+    return []

@@ -179,7 +179,9 @@ def _task_dirs(tasks: list[Any]) -> tuple[set[str], set[str]]:
     stores: set[str] = set()
     for task in tasks:
         store = getattr(task, "store_path", None)
-        if store is not None and not hasattr(store, "protocol"):  # an object store (RemotePath) has no folder
+        if store is not None and hasattr(store, "protocol"):  # an object store (RemotePath): its URL is probed
+            stores.add(str(store))
+        elif store is not None:
             store = os.fspath(store)
             stores.add(store if os.path.isdir(store) else os.path.dirname(store))
         samples = [s for _, s in getattr(task, "samples", ())]
@@ -237,6 +239,8 @@ def _problems(worker: str, answer: Any, version: str, timeout: float) -> list[st
             "the store at the same absolute paths)" for d in answer["missing"]]
     out += [f"worker {worker} cannot write to {d}: give the worker's user write permission there"
             for d in answer["unwritable"]]
+    out += [f"worker {worker} cannot use the object store: {p} (set the same AWS_* / EVENTKIT_STORAGE_OPTIONS "
+            f"variables there)" for p in answer.get("object_store", [])]
     return out
 
 

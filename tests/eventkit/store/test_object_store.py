@@ -396,3 +396,22 @@ def test_job_array_parts_on_s3_then_finalize(s3, server, tmp_path):
     assert fin.returncode == 0, fin.stdout + fin.stderr
     _assert_same(open_store(url), open_store(ref))
     assert not [p for p in location(s3).iterdir() if ".lock" in p.name]
+
+
+@pytest.mark.slow
+def test_worker_without_the_object_store_settings_is_named_before_any_sample(s3, server, tmp_path):
+    """An external Dask worker lacking the endpoint and credentials: the pre-flight names it, one line."""
+    from tests.helpers.dask_cluster import cluster
+
+    env = dict(os.environ, **server.env(), EVENTKIT_ROOT=str(tmp_path / "root"))
+    subprocess.run([str(BIN / "eventkit"), "download", "synthetic-gestures", "--quiet"], env=env, check=True)
+    bare = {k: v for k, v in env.items() if not k.startswith("AWS_")}
+    bare["AWS_EC2_METADATA_DISABLED"] = "true"  # no credential lookup on a cloud metadata service
+    url = f"{s3}/gestures.zarr"
+    with cluster(tmp_path, env, worker_env=bare) as (addr, _):
+        res = subprocess.run([str(BIN / "eventkit"), "convert", "synthetic-gestures", "-T", "8", "--scheduler", addr,
+                              "--out", url, "--quiet"], env=env, capture_output=True, text=True, timeout=300)  # fmt: skip
+    lines = res.stderr.strip().splitlines()
+    assert res.returncode == 1 and len(lines) == 1, res.stderr
+    assert lines[0].startswith("Error: ") and "cannot use the object store" in lines[0], lines[0]
+    assert not open_store(url, allow_incomplete=True)["train"].done.any()  # nothing was converted
