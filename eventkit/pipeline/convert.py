@@ -61,11 +61,11 @@ def _manifest_id(manifest: DatasetManifest) -> int | str:
 
 
 def _decoder_versions(manifest: DatasetManifest) -> dict[str, str]:
-    from .. import __version__
+    from ..io import decoder_version
 
-    # A decoder fix must not be served from a stale cache: the eventkit version stands in for
-    # the decoder's version in the cache key.
-    return {manifest.decoder: __version__}
+    # A decoder fix must not be served from a stale cache: the decoder's own version (bumped
+    # with each fix) is in the cache key, and only the stores of that decoder are invalidated.
+    return {manifest.decoder: decoder_version(manifest.decoder)}
 
 
 def _group(samples: list[Sample], split: str, per_shard: int) -> list[tuple[int, tuple[tuple[int, Sample], ...]]]:

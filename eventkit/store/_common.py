@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime
+import logging
 import os
 from collections.abc import Mapping
 from pathlib import Path
@@ -13,9 +14,11 @@ import zarr
 
 from ._remote import RemotePath, location, zarr_store
 from ._replace import check_overwritable, remove_store
-from .cache_key import cache_key
+from .cache_key import cache_key, legacy_upgrade
 from .errors import IncompleteStoreError, StoreMismatchError, StoreNotFoundError
 from .layout import FORMAT_VERSION, read_root_attrs, remove_partial_files
+
+log = logging.getLogger("eventkit")
 
 TIMESTAMP_ATTRS = ("created", "finalized")
 
@@ -70,7 +73,8 @@ def prepare_root(
     if old is not None:
         if old.get("eventkit_store") != kind:
             raise StoreMismatchError(f"{path}: holds a {old.get('eventkit_store')!r} store, not a {kind!r} store")
-        if old.get("cache_key") != key:
+        upgrade = legacy_upgrade(old, key) if old.get("cache_key") != key else None
+        if old.get("cache_key") != key and upgrade is None:
             raise StoreMismatchError(
                 f"{path}: was built with other parameters ({diff_inputs(old.get('key_inputs'), inputs)}); "
                 f"convert to another path (--out) or rebuild it with --overwrite (overwrite=True)"
@@ -82,7 +86,11 @@ def prepare_root(
                     f"rebuild it with --overwrite (overwrite=True) or convert to another path (--out)"
                 )
         remove_partial_files(path)  # leftovers of a killed writer; never read, but keep the tree clean
-        return zarr.open_group(zarr_store(path, read_only=False), mode="r+", zarr_format=3), True
+        group = zarr.open_group(zarr_store(path, read_only=False), mode="r+", zarr_format=3)
+        if upgrade is not None:  # written before per-decoder versions: same content, re-keyed in place
+            group.attrs.update(upgrade)
+            log.info("%s: re-keyed to the per-decoder cache key (decoder versions %s)", path, upgrade["decoder_versions"])
+        return group, True
     root = {
         "eventkit_store": kind,
         "format_version": FORMAT_VERSION,

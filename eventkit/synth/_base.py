@@ -39,6 +39,9 @@ class SynthMethod(ABC):
     resample: ClassVar[str] = "bilinear"  # how prepare_image resizes
     channels: ClassVar[int] = 2  # P of the frames [T, P, H, W]: OFF, ON
     frame_dtype: ClassVar[str] = "uint16"  # the store dtype of the frames
+    # Bump when a fix changes the events of some image: the cache key records it, so only the
+    # stores this method made are rebuilt (as a decoder's DECODER_VERSION does for a format).
+    version: ClassVar[int] = 1
 
     @abstractmethod
     def events(self, image: np.ndarray, rng: np.random.Generator | int | None = None) -> EventArray:

@@ -289,7 +289,6 @@ def _discover(images, classes, labels, split, seg: dict[str, Any]) -> tuple[Imag
 def _synth_convert(images, method, out, classes, labels, split, frames, size, fit, seed, method_params,
                    samples_per_shard, executor, workers, scheduler, progress, overwrite, seg=None) -> SynthReport:
     """:func:`synth_convert` with a checked, absolute ``out``."""
-    from .. import __version__
     from ..store import create_store
     from ..store._replace import replace_store
 
@@ -318,7 +317,7 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
                 create_store, splits=counts, t_max=t, sensor=(int(size), int(size), m.channels), params=params,
                 dtype=m.frame_dtype, masks=segmentation,
                 classes=list(iset.classes), dataset=f"synth:{iset.name}", manifest_version=None,
-                decoder_versions={"eventkit.synth": __version__}, samples_per_shard=samples_per_shard,
+                decoder_versions={"eventkit.synth": str(m.version)}, samples_per_shard=samples_per_shard,
                 overwrite=overwrite,
             )  # fmt: skip
             per_shard = writer.samples_per_shard

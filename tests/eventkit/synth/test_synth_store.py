@@ -89,6 +89,22 @@ def test_rerun_resumes_and_other_parameters_are_refused(image_folder: Path, tmp_
         synth_convert(image_folder, **{**kw, "method_params": {"threshold": 0.3}})
 
 
+def test_a_method_version_bump_refuses_its_store_and_the_package_version_does_not(
+    image_folder: Path, tmp_path: Path, monkeypatch
+) -> None:
+    from eventkit.synth.odg import ODG
+
+    out = tmp_path / "s.zarr"
+    kw = dict(method="odg", out=out, classes=CLASSES, size=16, executor="serial", progress=False)
+    assert synth_convert(image_folder, **kw).converted == 12
+    assert zarr.open_group(out, mode="r").attrs["decoder_versions"] == {"eventkit.synth": "1"}
+    monkeypatch.setattr(eventkit, "__version__", "9.9.9")  # an installed wheel of the same code
+    assert synth_convert(image_folder, **kw).skipped == 12
+    monkeypatch.setattr(ODG, "version", 2)  # a fix of the method
+    with pytest.raises(StoreMismatchError, match=r"decoder_versions\.eventkit\.synth: '1' -> '2'"):
+        synth_convert(image_folder, **kw)
+
+
 def test_npy_input_with_labels_and_noise_seed(tmp_path: Path) -> None:
     rng = np.random.default_rng(1)
     arr = rng.random((5, 12, 12)).astype(np.float32)
