@@ -343,7 +343,8 @@ def _decode(
         reached = [start]  # the file offset decoded up to
 
         def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
-            sink.n, bad = _decode_records(chunk, chunk.shape[0] // RECORD_BYTES, code, wmax, hmax, sink.raw, sink.n, state)
+            k = chunk.shape[0] // RECORD_BYTES
+            sink.n, bad = _decode_records(chunk, k, code, wmax, hmax, sink.raw, sink.n, state)
             if bad >= 0:
                 a = int.from_bytes(chunk[bad * RECORD_BYTES : bad * RECORD_BYTES + 4].tobytes(), "big")
                 what = f"AEChip {chip}" if chip else f"layout {layout!r}"
@@ -422,7 +423,8 @@ def read_aedat2(path: str | os.PathLike[str], layout: str | None = None) -> Even
                 f"({nrec} records after a {hdr.data_start}-byte header)",
                 offset=hdr.data_start + nrec * RECORD_BYTES,
             )
-        return _decode(f, p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, hdr.chip if layout is None else layout)
+        chip = hdr.chip if layout is None else layout
+        return _decode(f, p, head, hdr.data_start, nrec, chosen.layout, chosen.sensor, chip)
 
 
 def _sniff(head: bytes) -> bool:

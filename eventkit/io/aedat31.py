@@ -58,7 +58,9 @@ from ._chunked import EventSink, decode_chunks
 from ._common import check_file, load_u32le, put_event
 from ._format import EventFormat
 
-__all__ = ["FORMAT", "DECODER_VERSION", "SOURCES", "Aedat31Header", "read_aedat31", "read_aedat31_header", "source_sensor"]
+__all__ = [
+    "FORMAT", "DECODER_VERSION", "SOURCES", "Aedat31Header", "read_aedat31", "read_aedat31_header", "source_sensor"
+]
 
 DECODER_VERSION = 1
 """Bump when a fix changes what :func:`read_aedat31` returns for some file (it keys cached stores)."""
@@ -330,7 +332,9 @@ def read_aedat31(path: str | os.PathLike[str]) -> EventArray:
             offset=int(st[_PACKET_AT]),
         )
     if tail[1]:
-        raise DecodeError(p, f"truncated packet header: {tail[1]} byte(s) at the end of the file, a header needs 28", offset=tail[0])
+        raise DecodeError(
+            p, f"truncated packet header: {tail[1]} byte(s) at the end of the file, a header needs 28", offset=tail[0]
+        )
     return events
 
 

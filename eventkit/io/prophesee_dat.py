@@ -242,7 +242,9 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> EventArray:
     hdr = read_dat_header(p)
     if hdr.ev_size != RECORD_BYTES:
         raise DecodeError(
-            p, f"event size {hdr.ev_size} in the header is not the 8-byte CD record eventkit decodes", offset=hdr.data_start - 1
+            p,
+            f"event size {hdr.ev_size} in the header is not the 8-byte CD record eventkit decodes",
+            offset=hdr.data_start - 1,
         )
     if not hdr.legacy and hdr.ev_type is not None and hdr.ev_type not in CD_TYPES:
         raise DecodeError(

@@ -86,7 +86,8 @@ def test_lead_bytes_are_used_instead_of_reading_them_again(payload):
     with open(path, "wb") as f:
         f.write(garbage)
     for chunk_bytes in (5, 64, 1 << 20):
-        ev = decode_chunks(path, 8, len(data), _fixed_step([]), capacity=1000, chunk_bytes=chunk_bytes, unit=REC, lead=lead)
+        step = _fixed_step([])
+        ev = decode_chunks(path, 8, len(data), step, capacity=1000, chunk_bytes=chunk_bytes, unit=REC, lead=lead)
         np.testing.assert_array_equal(_rows(ev), _fixed_reference(data, 8, len(data)))
 
 
