@@ -95,7 +95,7 @@ def _filesystem(protocol: str, options: dict[str, Any], **extra: Any) -> Any:
 
     if protocol in _BACKENDS:
         module, extra_name = _BACKENDS[protocol]
-        require(module, extra_name, f"a {protocol}:// store")
+        require(module, extra_name, f"reading or writing {protocol}:// stores")
     try:
         return fsspec.filesystem(protocol, **_effective(protocol, options), **extra)
     except (ImportError, ValueError) as err:  # unknown protocol, or a backend fsspec names but we do not
