@@ -280,7 +280,13 @@ def _remote_create(path: RemotePath, store: object, data: bytes) -> None:
     check-then-write lock: it stops a second conversion started later, not one started at the same moment.
     """
     try:
+        # Belt and braces for S3-compatible servers that ignore If-None-Match (an older MinIO or Ceph
+        # would overwrite silently): look first, and read back what was written.
+        if path.exists():
+            raise FileExistsError(str(path))
         path.create_exclusive(data)
+        if path.read_bytes() != data:  # another writer's lock replaced ours: it holds the store
+            raise FileExistsError(str(path))
     except NotImplementedError:
         if os.environ.get(LOCK_MODE_VAR, "").strip().lower() == "best-effort":
             if path.exists():
