@@ -12,12 +12,11 @@ This is evidence about the kernels' arithmetic and indexing, not about CuPy's la
 (NVRTC, streams, device memory, the GPU's ``expf``): ``scripts/gpu_check.sh`` runs the
 gpu-marked tests on a real device for that.
 
-Tolerances: fp32 and fp16 outputs and potentials equal numba's bit for bit (numba computes fp16
-inputs in fp32 too, and both round the output with round-to-nearest-even); input and initial
-state gradients equal numba's to 1e-6 (in practice bit for bit: same operations in the same
-order); PLIF's decay gradient within 1e-4 relative of numba's float64 sum with the float
-``atomicAdd`` and within 2 fp32 ulp with ``deterministic=True``. Against the torch reference
-(autograd, other rounding order): outputs equal, gradients within 1e-4.
+Tolerances: outputs, potentials and the input and initial-state gradients equal numba's bit for
+bit, in fp32 and in fp16 (numba computes fp16 inputs in fp32 too; both round results to fp16 to
+nearest even); PLIF's decay gradient is within 1e-4 relative of numba's float64 sum with the
+float ``atomicAdd`` (3e-6 seen) and within 2 fp32 ulp with ``deterministic=True``. Against the
+torch reference (autograd, another rounding order): outputs equal, gradients within 1e-4.
 """
 
 from __future__ import annotations
@@ -160,7 +159,7 @@ def test_emulated_kernels_match_numba_and_torch(launcher, case, dtype) -> None:
     emu = _run(_backend(launcher), case, dtype)
     if case.get("output", "spike") == "spike":
         assert (emu["y"] > 0).any() and (emu["y"] == 0).any(), "nothing fired or everything did"
-    _compare(emu, _run(get_backend("numba"), case, dtype), grad_tol=1e-6, gw_rtol=1e-4)
+    _compare(emu, _run(get_backend("numba"), case, dtype), grad_tol=0, gw_rtol=1e-4)
     _compare(emu, _run(get_backend("torch"), case, dtype), grad_tol=1e-4, gw_rtol=1e-3)
     if case["kind"] == "plif":  # the tau gradient really went through the block reduction
         assert launcher.launches[-1][0] == "snn_backward" and launcher.launches[-1][3] > 0
@@ -172,7 +171,7 @@ def test_without_potential_sequence(launcher, case) -> None:
     for dt in DTYPES:
         emu = _run(_backend(launcher), case, dt, store_v=False)
         assert emu["vs"] is None
-        _compare(emu, _run(get_backend("numba"), case, dt, store_v=False), 1e-6, 1e-4)
+        _compare(emu, _run(get_backend("numba"), case, dt, store_v=False), 0, 1e-4)
 
 
 def test_forward_only_stores_nothing_for_backward(launcher) -> None:
@@ -211,7 +210,7 @@ def test_plif_reduction_for_every_power_of_two(launcher, threads) -> None:
     plif = next(c for c in CASES if c["kind"] == "plif")
     emu = _run(_backend(launcher, threads=threads), plif, torch.float32, shape=(T, 1100))
     ref = _run(get_backend("numba"), plif, torch.float32, shape=(T, 1100))
-    _compare(emu, ref, 1e-6, 1e-4)
+    _compare(emu, ref, 0, 1e-4)
     assert launcher.launches[-1][1:] == ((1100 + threads - 1) // threads, threads, threads * 4)
 
 
@@ -240,7 +239,7 @@ def test_deterministic_plif_gradient_matches_numba_sum(launcher, case) -> None:
     assert launcher.launches[-1][3] == 256 * 8  # float64 partial sums in shared memory
     assert torch.equal(a["gw"], b["gw"])
     ref = _run(get_backend("numba"), case, torch.float32)
-    _compare(a, ref, 1e-6, None)  # everything else as without the option
+    _compare(a, ref, 0, None)  # everything else as without the option
     ulp = torch.finfo(torch.float32).eps * ref["gw"].abs()
     assert (a["gw"] - ref["gw"]).abs() <= 2 * ulp
 
