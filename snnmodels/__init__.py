@@ -21,7 +21,7 @@ except MissingExtraError as _err:
 from snnmodels.errors import BackendUnavailableError, SnnmodelsError  # noqa: E402
 from snnmodels.kernels.registry import available_backends, get_backend  # noqa: E402
 from snnmodels.layers import TimeFolded, Voting  # noqa: E402
-from snnmodels.neurons import IF, LIAF, LIF, PLIF, LIFParameters, LIFState  # noqa: E402
+from snnmodels.neurons import IF, LIAF, LIF, PLIF, LIFState, NeuronConfig  # noqa: E402
 from snnmodels.neurons import functional  # noqa: E402
 
 __all__ = [
@@ -29,7 +29,7 @@ __all__ = [
     "LIF",
     "PLIF",
     "LIAF",
-    "LIFParameters",
+    "NeuronConfig",
     "LIFState",
     "TimeFolded",
     "Voting",

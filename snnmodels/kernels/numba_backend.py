@@ -33,7 +33,6 @@ reference, so spikes and potentials match it exactly.
 
 from __future__ import annotations
 
-import math
 from functools import lru_cache
 
 import numba
@@ -41,6 +40,7 @@ import numpy as np
 import torch
 
 from snnmodels.errors import BackendUnavailableError
+from snnmodels.kernels._constants import KIND_CODES, OUTPUT_CODES, surrogate_constants
 from snnmodels.neurons.config import NeuronConfig
 from snnmodels.neurons.surrogate import SURROGATE_IDS
 
@@ -49,19 +49,15 @@ __all__ = ["NumbaBackend", "BLOCK"]
 #: Neurons per parallel block.
 BLOCK = 4096
 
-_KIND = {"if": 0, "lif": 1, "plif": 2}
-_OUT = {"spike": 0, "relu": 1, "identity": 2}
-
-
 def _key(cfg: NeuronConfig) -> tuple:
     """The static part of a configuration that is compiled into a kernel."""
     return (
-        _KIND[cfg.kind],
+        KIND_CODES[cfg.kind],
         cfg.hard_reset,
         cfg.decay_input,
         cfg.detach_reset,
         SURROGATE_IDS[cfg.surrogate],
-        _OUT[cfg.output],
+        OUTPUT_CODES[cfg.output],
         cfg.threshold_related,
     )
 
@@ -239,12 +235,7 @@ class _FusedNeuron(torch.autograd.Function):
         gvl = np.zeros(M, dt) if gvl is None else _np(gvl).astype(dt, copy=False)
         has_gvs = gvs is not None and gvs.numel() == T * M
         gvs_n = _np(gvs).astype(dt, copy=False).reshape(T, M) if has_gvs else np.zeros((1, 1), dt)
-        if cfg.surrogate == "atan":
-            a1, a2 = math.pi / 2 * cfg.alpha, cfg.alpha / 2
-        elif cfg.surrogate == "sigmoid":
-            a1, a2 = cfg.alpha, 0.0
-        else:
-            a1, a2 = cfg.alpha, cfg.alpha * cfg.alpha
+        a1, a2 = surrogate_constants(cfg)
         gx = np.empty((T, M), dt)
         gv0 = np.empty(M, dt)
         gk_part = np.zeros((M + BLOCK - 1) // BLOCK, np.float64)

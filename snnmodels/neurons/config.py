@@ -35,12 +35,19 @@ OUTPUTS = ("spike", "relu", "identity")
 
 @dataclass(frozen=True)
 class NeuronConfig:
-    """Everything about a neuron layer except its input and its (learnable) decay.
+    """The parameters of a neuron layer: everything except its input and PLIF's learnable decay.
+
+    The one configuration type of the functional API (its ``p`` argument), the modules and
+    every kernel backend. The functional API sets ``kind``, ``output`` and ``threshold_related``
+    from the function called (``lif_multi_step`` runs ``kind="lif"``, ...).
 
     Parameters
     ----------
     kind
         ``"if"``, ``"lif"`` (fixed tau) or ``"plif"`` (learnable decay).
+    tau
+        Membrane time constant, > 1 for LIF/LIAF; ignored by IF, and by PLIF (which learns
+        ``w``; its modules take ``tau`` as the initial value).
     v_threshold
         Firing threshold :math:`V_{th}`.
     v_reset
@@ -58,6 +65,7 @@ class NeuronConfig:
     """
 
     kind: str = "lif"
+    tau: float = 2.0
     v_threshold: float = 1.0
     v_reset: float | None = 0.0
     surrogate: str = "atan"
@@ -72,8 +80,11 @@ class NeuronConfig:
             raise ConfigError(f"unknown neuron kind {self.kind!r}; choose one of {KINDS}")
         if self.output not in OUTPUTS:
             raise ConfigError(f"unknown output {self.output!r}; choose one of {OUTPUTS}")
+        if self.kind == "lif" and not self.tau > 1:
+            raise ConfigError(f"tau must be > 1, got {self.tau}")
         name, alpha = resolve_surrogate(self.surrogate, self.alpha)
         object.__setattr__(self, "alpha", alpha)
+        object.__setattr__(self, "tau", float(self.tau))
         object.__setattr__(self, "v_threshold", float(self.v_threshold))
         if self.v_reset is not None:
             object.__setattr__(self, "v_reset", float(self.v_reset))
@@ -87,8 +98,3 @@ class NeuronConfig:
     def reset_value(self) -> float:
         """:math:`V_r` as used in the charge equation (0 for soft reset)."""
         return 0.0 if self.v_reset is None else self.v_reset
-
-    @property
-    def output_offset(self) -> float:
-        """What LIAF subtracts from :math:`H` before its activation."""
-        return self.v_threshold if self.threshold_related else 0.0

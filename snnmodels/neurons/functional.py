@@ -19,6 +19,7 @@ with :math:`k = 1/\tau` (LIF), :math:`k = \mathrm{sigmoid}(w)` (PLIF), and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from typing import NamedTuple
 
@@ -30,7 +31,6 @@ from snnmodels.kernels.torch_backend import charge, fire_and_reset
 from snnmodels.neurons.config import NeuronConfig
 
 __all__ = [
-    "LIFParameters",
     "LIFState",
     "config_for",
     "initial_state",
@@ -44,36 +44,6 @@ __all__ = [
     "liaf_step",
     "liaf_multi_step",
 ]
-
-
-class LIFParameters(NamedTuple):
-    """Static parameters of IF/LIF/PLIF/LIAF neurons.
-
-    Attributes
-    ----------
-    tau
-        Membrane time constant (> 1) of LIF/LIAF; ignored by IF and PLIF (PLIF learns ``w``).
-    v_threshold
-        Firing threshold.
-    v_reset
-        Hard-reset potential; ``None`` selects soft reset.
-    surrogate
-        ``"atan"``, ``"sigmoid"`` or ``"piecewise_quadratic"``.
-    alpha
-        Surrogate sharpness; ``None`` uses the surrogate's default (2, 4, 1).
-    detach_reset
-        Cut the gradient through the spike in the reset.
-    decay_input
-        Scale the input by :math:`k` as well as the leak.
-    """
-
-    tau: float = 2.0
-    v_threshold: float = 1.0
-    v_reset: float | None = 0.0
-    surrogate: str = "atan"
-    alpha: float | None = None
-    detach_reset: bool = False
-    decay_input: bool = True
 
 
 class LIFState(NamedTuple):
@@ -99,19 +69,19 @@ def w_from_tau(tau: float) -> float:
     return -math.log(tau - 1.0)
 
 
-def config_for(kind: str, p: LIFParameters, output: str = "spike",
+def config_for(kind: str, p: NeuronConfig, output: str = "spike",
                threshold_related: bool = False) -> NeuronConfig:
-    """The :class:`NeuronConfig` of a neuron kind with parameters ``p``."""
-    if kind == "lif" and not p.tau > 1:
-        raise ConfigError(f"tau must be > 1, got {p.tau}")
-    return NeuronConfig(
-        kind=kind, v_threshold=p.v_threshold, v_reset=p.v_reset, surrogate=p.surrogate,
-        alpha=p.alpha, detach_reset=p.detach_reset, decay_input=p.decay_input, output=output,
-        threshold_related=threshold_related,
-    )
+    """``p`` run as a neuron of ``kind`` with ``output`` (what each function below runs).
+
+    Raises :class:`~snnmodels.errors.ConfigError` for an impossible combination (LIF with
+    ``tau <= 1``, an unknown output).
+    """
+    if (p.kind, p.output, p.threshold_related) == (kind, output, threshold_related):
+        return p
+    return dataclasses.replace(p, kind=kind, output=output, threshold_related=threshold_related)
 
 
-def initial_state(x: torch.Tensor, p: LIFParameters) -> LIFState:
+def initial_state(x: torch.Tensor, p: NeuronConfig) -> LIFState:
     """State at the start of a sequence: ``v_reset`` (0 for soft reset) everywhere.
 
     ``x`` is one time step (or any tensor of the state's shape); the state is fp32 for
@@ -131,31 +101,31 @@ def _step(x, state, decay, cfg):
 
 def _multi(x_seq, state, decay, cfg, backend, store_v_seq):
     if state is None:
-        state = LIFState(initial_state(x_seq[0], LIFParameters(v_reset=cfg.v_reset)).v)
+        state = initial_state(x_seq[0], cfg)
     be = get_backend(backend)
     y, v, v_seq = be.multi_step(x_seq, state.v, decay, cfg, store_v_seq)
     return y, LIFState(v, v_seq)
 
 
-def if_step(x: torch.Tensor, state: LIFState, p: LIFParameters = LIFParameters()
+def if_step(x: torch.Tensor, state: LIFState, p: NeuronConfig = NeuronConfig()
             ) -> tuple[torch.Tensor, LIFState]:
     """One IF step: :math:`H = V + X`; returns ``(spikes, new_state)``."""
     return _step(x, state, None, config_for("if", p))
 
 
-def lif_step(x: torch.Tensor, state: LIFState, p: LIFParameters = LIFParameters()
+def lif_step(x: torch.Tensor, state: LIFState, p: NeuronConfig = NeuronConfig()
              ) -> tuple[torch.Tensor, LIFState]:
     """One LIF step with time constant ``p.tau``; returns ``(spikes, new_state)``."""
     return _step(x, state, p.tau, config_for("lif", p))
 
 
 def plif_step(x: torch.Tensor, state: LIFState, w: torch.Tensor,
-              p: LIFParameters = LIFParameters()) -> tuple[torch.Tensor, LIFState]:
+              p: NeuronConfig = NeuronConfig()) -> tuple[torch.Tensor, LIFState]:
     """One PLIF step with decay :math:`k = \\mathrm{sigmoid}(w)`; returns ``(spikes, new_state)``."""
     return _step(x, state, torch.sigmoid(w), config_for("plif", p))
 
 
-def liaf_step(x: torch.Tensor, state: LIFState, p: LIFParameters = LIFParameters(),
+def liaf_step(x: torch.Tensor, state: LIFState, p: NeuronConfig = NeuronConfig(),
               act: str = "relu", threshold_related: bool = False
               ) -> tuple[torch.Tensor, LIFState]:
     """One LIAF step: LIF dynamics, analog output ``act(H - V_th)`` or ``act(H)``."""
@@ -163,7 +133,7 @@ def liaf_step(x: torch.Tensor, state: LIFState, p: LIFParameters = LIFParameters
 
 
 def if_multi_step(x_seq: torch.Tensor, state: LIFState | None = None,
-                  p: LIFParameters = LIFParameters(), *, backend: str = "torch",
+                  p: NeuronConfig = NeuronConfig(), *, backend: str = "torch",
                   store_v_seq: bool = False) -> tuple[torch.Tensor, LIFState]:
     """IF over ``x_seq`` ``[T, ...]``.
 
@@ -174,7 +144,7 @@ def if_multi_step(x_seq: torch.Tensor, state: LIFState | None = None,
     state
         Initial state; ``None`` starts from :func:`initial_state`.
     p
-        Neuron parameters (``tau`` unused).
+        Neuron parameters (``tau`` unused; ``kind`` and ``output`` are the function's).
     backend
         ``"torch"``, ``"numba"`` or ``"cupy"``.
     store_v_seq
@@ -189,14 +159,14 @@ def if_multi_step(x_seq: torch.Tensor, state: LIFState | None = None,
 
 
 def lif_multi_step(x_seq: torch.Tensor, state: LIFState | None = None,
-                   p: LIFParameters = LIFParameters(), *, backend: str = "torch",
+                   p: NeuronConfig = NeuronConfig(), *, backend: str = "torch",
                    store_v_seq: bool = False) -> tuple[torch.Tensor, LIFState]:
     """LIF over ``x_seq`` ``[T, ...]`` (arguments and returns as :func:`if_multi_step`)."""
     return _multi(x_seq, state, float(p.tau), config_for("lif", p), backend, store_v_seq)
 
 
 def plif_multi_step(x_seq: torch.Tensor, w: torch.Tensor, state: LIFState | None = None,
-                    p: LIFParameters = LIFParameters(), *, backend: str = "torch",
+                    p: NeuronConfig = NeuronConfig(), *, backend: str = "torch",
                     store_v_seq: bool = False) -> tuple[torch.Tensor, LIFState]:
     """PLIF over ``x_seq`` with learnable scalar ``w`` (:math:`k = \\mathrm{sigmoid}(w)`).
 
@@ -206,7 +176,7 @@ def plif_multi_step(x_seq: torch.Tensor, w: torch.Tensor, state: LIFState | None
 
 
 def liaf_multi_step(x_seq: torch.Tensor, state: LIFState | None = None,
-                    p: LIFParameters = LIFParameters(), *, act: str = "relu",
+                    p: NeuronConfig = NeuronConfig(), *, act: str = "relu",
                     threshold_related: bool = False, backend: str = "torch",
                     store_v_seq: bool = False) -> tuple[torch.Tensor, LIFState]:
     """LIAF over ``x_seq``: LIF dynamics and reset, analog output.

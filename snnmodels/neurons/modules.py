@@ -16,7 +16,8 @@ from torch import nn
 
 from snnmodels.kernels.registry import get_backend
 from snnmodels.neurons import functional as F
-from snnmodels.neurons.functional import LIFParameters, LIFState
+from snnmodels.neurons.config import NeuronConfig
+from snnmodels.neurons.functional import LIFState
 
 __all__ = ["IF", "LIF", "PLIF", "LIAF"]
 
@@ -38,9 +39,10 @@ class _Neuron(nn.Module):
         store_v_seq: bool = False,
     ) -> None:
         super().__init__()
-        self.p = LIFParameters(float(tau), float(v_threshold), v_reset, surrogate, alpha,
-                               bool(detach_reset), bool(decay_input))
-        F.config_for(self.kind, self.p)  # validate now rather than at the first forward
+        # validated now rather than at the first forward
+        self.p = NeuronConfig(kind=self.kind, tau=float(tau), v_threshold=float(v_threshold), v_reset=v_reset,
+                              surrogate=surrogate, alpha=alpha, detach_reset=bool(detach_reset),
+                              decay_input=bool(decay_input))
         get_backend(backend)  # raises BackendUnavailableError with the reason
         self.backend = backend
         self.store_v_seq = store_v_seq
@@ -68,7 +70,7 @@ class IF(_Neuron):
     Parameters
     ----------
     v_threshold, v_reset, surrogate, alpha, detach_reset
-        See :class:`~snnmodels.neurons.functional.LIFParameters`; ``v_reset=None`` is soft reset.
+        See :class:`~snnmodels.neurons.config.NeuronConfig`; ``v_reset=None`` is soft reset.
     backend
         ``"torch"``, ``"numba"`` or ``"cupy"``.
     store_v_seq
@@ -95,7 +97,7 @@ class LIF(_Neuron):
     tau
         Membrane time constant, > 1.
     v_threshold, v_reset, surrogate, alpha, detach_reset, decay_input
-        See :class:`~snnmodels.neurons.functional.LIFParameters`.
+        See :class:`~snnmodels.neurons.config.NeuronConfig`.
     backend, store_v_seq
         As for :class:`IF`.
     """
@@ -158,7 +160,7 @@ class LIAF(_Neuron):
 
     def __init__(self, *, act: str = "relu", threshold_related: bool = False, **kwargs) -> None:
         super().__init__(**kwargs)
-        F.config_for("lif", self.p, act, threshold_related)
+        self.p = F.config_for("lif", self.p, act, threshold_related)  # checks act now
         self.act = act
         self.threshold_related = threshold_related
 

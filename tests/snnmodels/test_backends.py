@@ -8,7 +8,6 @@ import torch
 import snnmodels
 from snnmodels import BackendUnavailableError, functional as F, get_backend
 from snnmodels.neurons.config import NeuronConfig
-from snnmodels.neurons.functional import LIFParameters
 
 CONFIGS = [
     dict(),
@@ -20,7 +19,7 @@ CONFIGS = [
 
 
 def _run(kind: str, x: torch.Tensor, w: torch.Tensor | None, v0: torch.Tensor,
-         p: LIFParameters, backend: str):
+         p: NeuronConfig, backend: str):
     state = F.LIFState(v0)
     if kind == "if":
         return F.if_multi_step(x, state, p, backend=backend, store_v_seq=True)
@@ -106,7 +105,7 @@ def test_gradcheck(kind: str, hard: bool, decay: bool, out: str, backend: str) -
 
 # -- parity numba vs torch ------------------------------------------------------------------
 
-def _parity(kind: str, p: LIFParameters, shape: tuple, dtype=torch.float32, seed: int = 0):
+def _parity(kind: str, p: NeuronConfig, shape: tuple, dtype=torch.float32, seed: int = 0):
     g = torch.Generator().manual_seed(seed)
     x = torch.rand(shape, generator=g, dtype=dtype) * 2.0 - 0.2
     v0 = torch.rand(shape[1:], generator=g, dtype=dtype) * 0.5
@@ -136,11 +135,11 @@ def _parity(kind: str, p: LIFParameters, shape: tuple, dtype=torch.float32, seed
 @pytest.mark.parametrize("cfg", range(len(CONFIGS)))
 def test_numba_matches_torch(kind: str, cfg: int) -> None:
     # 3 * 4 * 700 = 8400 neurons: several numba blocks, odd tail
-    _parity(kind, LIFParameters(**CONFIGS[cfg]), (7, 3, 4, 700), seed=cfg)
+    _parity(kind, NeuronConfig(**CONFIGS[cfg]), (7, 3, 4, 700), seed=cfg)
 
 
 def test_numba_matches_torch_fp16_inputs() -> None:
-    p = LIFParameters()
+    p = NeuronConfig()
     x = (torch.rand(4, 1000) * 2).half()
     ya, sa = F.lif_multi_step(x, p=p, backend="torch")
     yb, sb = F.lif_multi_step(x, p=p, backend="numba")
@@ -159,4 +158,4 @@ def test_no_grad_forward_matches() -> None:
 @pytest.mark.parametrize("cfg", [0, 3])
 def test_plif_parity_100k_neurons(cfg: int) -> None:
     """PLIF tau gradient over 131k neurons (many numba blocks); about 2 s each."""
-    _parity("plif", LIFParameters(**CONFIGS[cfg]), (8, 4, 32, 32, 32), seed=7)
+    _parity("plif", NeuronConfig(**CONFIGS[cfg]), (8, 4, 32, 32, 32), seed=7)

@@ -16,7 +16,6 @@ import torch
 
 from snnmodels.neurons import functional as F
 from snnmodels.neurons.config import NeuronConfig
-from snnmodels.neurons.functional import LIFParameters
 
 CONFIGS = [
     dict(),
@@ -49,7 +48,7 @@ def _run(kind, x, w, v0, p, backend):
 @pytest.mark.parametrize("shape", [(5, 3, 7), (16, 4, 32, 33, 31)])  # 1 block / > 100k odd M
 def test_cupy_matches_torch(kind, cfg, dtype, shape) -> None:
     _cuda_ready()
-    p = LIFParameters(**CONFIGS[cfg])
+    p = NeuronConfig(**CONFIGS[cfg])
     g = torch.Generator().manual_seed(cfg)
     x = (torch.rand(shape, generator=g) * 2 - 0.2).to(dtype)
     v0 = torch.rand(shape[1:], generator=g) * 0.5

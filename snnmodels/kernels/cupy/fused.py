@@ -18,13 +18,13 @@ deterministic reduction below run on every machine, not only where a GPU is pres
 
 from __future__ import annotations
 
-import math
 from typing import Protocol
 
 import numpy as np
 import torch
 
 from snnmodels.errors import BackendUnavailableError, ConfigError
+from snnmodels.kernels._constants import surrogate_constants  # one definition for numba and CUDA
 from snnmodels.kernels.cupy.source import SCALAR, kernel_source
 from snnmodels.neurons.config import NeuronConfig
 
@@ -63,15 +63,6 @@ def check_block_size(threads: int) -> int:
 def grid_size(n: int, threads: int) -> int:
     """Blocks needed for ``n`` neurons (0 when ``n == 0``: the caller must skip the launch)."""
     return (n + threads - 1) // threads
-
-
-def surrogate_constants(cfg: NeuronConfig) -> tuple[float, float]:
-    """The two constants the kernel's surrogate derivative uses (``a1``, ``a2``)."""
-    if cfg.surrogate == "atan":
-        return math.pi / 2 * cfg.alpha, cfg.alpha / 2
-    if cfg.surrogate == "sigmoid":
-        return cfg.alpha, 0.0
-    return cfg.alpha, cfg.alpha * cfg.alpha
 
 
 def _ptr(t: torch.Tensor | None) -> np.uint64:

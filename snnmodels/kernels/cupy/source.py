@@ -7,14 +7,13 @@ from pathlib import Path
 
 import torch
 
+from snnmodels.kernels._constants import KIND_CODES, OUTPUT_CODES
 from snnmodels.neurons.config import NeuronConfig
 from snnmodels.neurons.surrogate import SURROGATE_IDS
 
 __all__ = ["SCALAR", "kernel_source"]
 
 _SRC = Path(__file__).with_name("neuron.cu")
-_KIND = {"if": 0, "lif": 1, "plif": 2}
-_OUT = {"spike": 0, "relu": 1, "identity": 2}
 #: Supported tensor dtypes and their CUDA scalar type.
 SCALAR = {torch.float32: "float", torch.float16: "half_t"}
 
@@ -49,12 +48,12 @@ def kernel_source(dtype: torch.dtype, cfg: NeuronConfig, store_h: bool, store_v:
     """
     defs = {
         "SCALAR_T": SCALAR[dtype],
-        "KIND": _KIND[cfg.kind],
+        "KIND": KIND_CODES[cfg.kind],
         "HARD": int(cfg.hard_reset),
         "DECAY_INPUT": int(cfg.decay_input),
         "DETACH": int(cfg.detach_reset),
         "SURR": SURROGATE_IDS[cfg.surrogate],
-        "OUT": _OUT[cfg.output],
+        "OUT": OUTPUT_CODES[cfg.output],
         "TR": int(cfg.threshold_related),
         "STORE_H": int(store_h),
         "STORE_V": int(store_v),
