@@ -112,5 +112,6 @@ def evaluate_seg_checkpoint(
             result.overlays.append(path)
             pics.append(pic)
         result.grid = folder / f"overlays_{split}.png"
-        Image.fromarray(np.concatenate(pics, axis=0)).save(result.grid)
+        gap = np.full((4, pics[0].shape[1], 3), 128, np.uint8)  # a grey line between samples
+        Image.fromarray(np.concatenate([x for pic in pics for x in (pic, gap)][:-1], axis=0)).save(result.grid)
     return result
