@@ -187,12 +187,10 @@ def _disk_error(path: Path, err: OSError) -> DiskWriteError:
 
 
 def _progress(total: int | None, initial: int, name: str, enabled: bool):
-    from tqdm.auto import tqdm
+    from .._progress import progress_bar
 
-    return tqdm(
-        total=total, initial=initial, unit="B", unit_scale=True, unit_divisor=1024, desc=name,
-        disable=not enabled, leave=False,
-    )
+    return progress_bar(total, enabled=enabled, desc=name, unit="B", initial=initial, unit_scale=True,
+                        unit_divisor=1024)
 
 
 class _Fatal(Exception):

@@ -5,36 +5,17 @@ from __future__ import annotations
 from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
+from .._progress import progress_bar
 from .executors import SchedulerLostError
 from .plan import Failure
 
-__all__ = ["run_shard_tasks", "progress_bar"]
+__all__ = ["run_shard_tasks"]
 
 
 class _Report(Protocol):
     converted: int
     failures: list[Failure]
     complete: bool
-
-
-class _NoBar:
-    def update(self, n: int) -> None:
-        pass
-
-    def __enter__(self) -> _NoBar:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        pass
-
-
-def progress_bar(total: int, enabled: bool, desc: str):
-    """A tqdm bar over samples, or a do-nothing stand-in."""
-    if not enabled:
-        return _NoBar()
-    from tqdm.auto import tqdm
-
-    return tqdm(total=total, unit="sample", desc=desc, leave=False)
 
 
 def run_shard_tasks(
@@ -55,7 +36,7 @@ def run_shard_tasks(
 
     total = sum(len(todo(t)) for t in tasks)
     done = getattr(report, "skipped", 0)  # samples in the store: from earlier runs, then this one's
-    with progress_bar(total, progress, desc) as bar:
+    with progress_bar(total, enabled=progress, desc=desc) as bar:
         try:
             for task, result in executor.map_unordered(fn, tasks):
                 _collect(task, result, report, todo(task))

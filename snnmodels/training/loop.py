@@ -97,24 +97,19 @@ class _Progress:
     """
 
     def __init__(self, enabled: bool, desc: str, total: int | None) -> None:
-        self.bar = None
-        if enabled:
-            from tqdm.auto import tqdm
+        from eventkit._progress import progress_bar
 
-            # disable=None: drawn on a terminal only, so logs and captured output get no carriage returns
-            # a terminal that reports a 0x0 size (an unsized pty) would hide the bar: 100x20 then
-            size = shutil.get_terminal_size((100, 20))
-            self.bar = tqdm(total=total, desc=desc, unit="sample", file=sys.stderr, leave=False,
-                            ncols=size.columns or 100, nrows=size.lines or 20, mininterval=0.5, disable=None)
+        # a terminal that reports a 0x0 size (an unsized pty) would hide the bar: 100x20 then
+        size = shutil.get_terminal_size((100, 20))
+        self.bar = progress_bar(total, enabled=enabled, desc=desc, terminal_only=True, file=sys.stderr,
+                                ncols=size.columns or 100, nrows=size.lines or 20, mininterval=0.5)
 
     def update(self, n: int, loss: float, acc: float) -> None:
-        if self.bar is not None:
-            self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1%}", refresh=False)
-            self.bar.update(n)
+        self.bar.set_postfix(loss=f"{loss:.4f}", acc=f"{acc:.1%}", refresh=False)
+        self.bar.update(n)
 
     def close(self) -> None:
-        if self.bar is not None:
-            self.bar.close()
+        self.bar.close()
 
 
 def _limited(batches: Iterable[Batch], max_batches: int | None) -> Iterator[Batch]:
