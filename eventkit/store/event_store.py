@@ -131,9 +131,6 @@ class EventStoreWriter(LockedWriter):
     def missing(self, split: str) -> np.ndarray:
         return np.flatnonzero(~self._done[split])
 
-    def missing_blocks(self, split: str) -> np.ndarray:
-        return np.unique(self.missing(split) // self.samples_per_block)
-
     def write_block(self, split: str, block: int, samples: Sequence[tuple[np.ndarray, int, str]]) -> None:
         """Write every sample of one block: ``(events, label, sample_id)`` in index order (idempotent)."""
         rng = self.block_range(split, block)

@@ -104,10 +104,6 @@ class DVSPixelModel:
         off = rng.normal(self.threshold, self.sigma, (height, width))
         return (np.maximum(on, self.c_min).astype(np.float32), np.maximum(off, self.c_min).astype(np.float32))
 
-    def log_intensity(self, image: np.ndarray) -> np.ndarray:
-        """``ln(eps + I)`` as float32."""
-        return np.log(np.float32(self.log_eps) + np.asarray(image, dtype=np.float32))
-
 
 @lru_cache(maxsize=8)
 def _thresholds(model: DVSPixelModel, height: int, width: int) -> tuple[np.ndarray, np.ndarray]:
