@@ -1,12 +1,14 @@
 """Random augmentations of event arrays (:data:`eventkit.EVENT_DTYPE`), before integration.
 
-The event-level counterparts of :mod:`eventkit.torch.transforms`, with the same names, for
-:class:`~eventkit.torch.EventDataset`'s ``event_transform``. Each takes a 1-D event array and
+The event-level counterparts of :mod:`eventkit.torch.transforms`, for
+:class:`~eventkit.torch.EventDataset`'s ``event_transform``: each is named after its frame
+transform with an ``Events`` suffix (``RandomHorizontalFlip`` on frames,
+``RandomHorizontalFlipEvents`` on events), so the two never share a name. Each takes a 1-D event array and
 returns a new one (the input is never modified), keeps time order, and draws from a NumPy
 generator (seeding as in :mod:`eventkit.torch._random`).
 
 >>> from eventkit.torch import event_transforms as ET
->>> aug = ET.Compose([ET.RandomHorizontalFlip((128, 128, 2)), ET.EventDrop((128, 128, 2))], seed=0)
+>>> aug = ET.Compose([ET.RandomHorizontalFlipEvents((128, 128, 2)), ET.EventDropEvents((128, 128, 2))], seed=0)
 """
 
 from __future__ import annotations
@@ -23,12 +25,12 @@ from .transforms import Compose, _pair
 
 __all__ = [
     "Compose",
-    "EventDrop",
+    "EventDropEvents",
     "EventTransform",
-    "RandomHorizontalFlip",
-    "RandomPolarityInversion",
-    "RandomTemporalDelete",
-    "RandomTimeWarp",
+    "RandomHorizontalFlipEvents",
+    "RandomPolarityInversionEvents",
+    "RandomTemporalDeleteEvents",
+    "RandomTimeWarpEvents",
 ]
 
 
@@ -52,7 +54,7 @@ class EventTransform(Seeded):
         return ""
 
 
-class RandomHorizontalFlip(EventTransform):
+class RandomHorizontalFlipEvents(EventTransform):
     """``x -> width - 1 - x`` with probability ``p``."""
 
     def __init__(self, sensor_size: SensorSize | tuple[int, ...], p: float = 0.5, *, seed: int | None = None) -> None:
@@ -70,7 +72,7 @@ class RandomHorizontalFlip(EventTransform):
         return f"{tuple(self.sensor_size)}, p={self.p}"
 
 
-class RandomPolarityInversion(EventTransform):
+class RandomPolarityInversionEvents(EventTransform):
     """``p -> 1 - p`` (OFF <-> ON) with probability ``p``."""
 
     def __init__(self, p: float = 0.5, *, seed: int | None = None) -> None:
@@ -87,7 +89,7 @@ class RandomPolarityInversion(EventTransform):
         return f"p={self.p}"
 
 
-class RandomTimeWarp(EventTransform):
+class RandomTimeWarpEvents(EventTransform):
     """Scale time about the first event: ``t -> t0 + round((t - t0) / s)``, ``s`` log-uniform.
 
     ``s > 1`` plays the sample faster (shorter), as in :class:`eventkit.torch.transforms.RandomTimeWarp`.
@@ -111,7 +113,7 @@ class RandomTimeWarp(EventTransform):
         return f"scale={self.scale}"
 
 
-class RandomTemporalDelete(EventTransform):
+class RandomTemporalDeleteEvents(EventTransform):
     """Cut the time span into ``chunks`` equal slices and keep ``keep`` of them, in order.
 
     Later events move back by the length of the deleted slices, so the sample has no gap (the
@@ -143,7 +145,7 @@ class RandomTemporalDelete(EventTransform):
         return f"chunks={self.chunks}, keep={self.keep}"
 
 
-class EventDrop(EventTransform):
+class EventDropEvents(EventTransform):
     """EventDrop (Gu et al., IJCAI 2021): per sample, one of identity, drop by time, by area, random.
 
     Drop by time removes the events of a random interval of ``ratio`` of the time span; drop by
@@ -168,7 +170,7 @@ class EventDrop(EventTransform):
             raise DatasetArgumentError(f"ratio must lie in [0, 1], got {ratio!r}")
         bad = set(ops) - set(self.OPS)
         if bad or not ops:
-            raise DatasetArgumentError(f"unknown EventDrop ops {sorted(bad)}; choose from {self.OPS}")
+            raise DatasetArgumentError(f"unknown EventDropEvents ops {sorted(bad)}; choose from {self.OPS}")
         self.ops = tuple(ops)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:

@@ -240,7 +240,7 @@ def test_event_dataset_variable_and_raw_events(events):
 
 
 def test_event_dataset_event_transform_and_loader(events):
-    flip = ET.RandomHorizontalFlip(SENSOR, p=1.0)
+    flip = ET.RandomHorizontalFlipEvents(SENSOR, p=1.0)
     ds = EventDataset(events, to_frames={"frames": 2}, event_transform=flip, dtype=torch.int32)
     x, _ = ds[0]
     plain, _ = EventDataset(events, to_frames={"frames": 2}, dtype=torch.int32)[0]

@@ -185,12 +185,12 @@ def _ev(n=400, seed=0):
 
 SENSOR = (6, 5, 2)
 EVENT_TRANSFORMS = [
-    lambda s: ET.RandomHorizontalFlip(SENSOR, seed=s),
-    lambda s: ET.RandomPolarityInversion(seed=s),
-    lambda s: ET.RandomTimeWarp(seed=s),
-    lambda s: ET.RandomTemporalDelete(8, 5, seed=s),
-    lambda s: ET.EventDrop(SENSOR, seed=s),
-    lambda s: ET.Compose([ET.RandomHorizontalFlip(SENSOR), ET.EventDrop(SENSOR)], seed=s),
+    lambda s: ET.RandomHorizontalFlipEvents(SENSOR, seed=s),
+    lambda s: ET.RandomPolarityInversionEvents(seed=s),
+    lambda s: ET.RandomTimeWarpEvents(seed=s),
+    lambda s: ET.RandomTemporalDeleteEvents(8, 5, seed=s),
+    lambda s: ET.EventDropEvents(SENSOR, seed=s),
+    lambda s: ET.Compose([ET.RandomHorizontalFlipEvents(SENSOR), ET.EventDropEvents(SENSOR)], seed=s),
 ]
 
 
@@ -208,21 +208,21 @@ def test_event_transforms_deterministic_sorted_and_pure(make):
 
 def test_event_flip_polarity_warp_exact():
     ev = make_events([10, 20, 30], [0, 2, 5], [1, 1, 1], [0, 1, 1])
-    assert ET.RandomHorizontalFlip(SENSOR, p=1)(ev)["x"].tolist() == [5, 3, 0]
-    assert ET.RandomPolarityInversion(p=1)(ev)["p"].tolist() == [1, 0, 0]
-    assert ET.RandomTimeWarp(scale=(2, 2))(ev)["t"].tolist() == [10, 15, 20]
+    assert ET.RandomHorizontalFlipEvents(SENSOR, p=1)(ev)["x"].tolist() == [5, 3, 0]
+    assert ET.RandomPolarityInversionEvents(p=1)(ev)["p"].tolist() == [1, 0, 0]
+    assert ET.RandomTimeWarpEvents(scale=(2, 2))(ev)["t"].tolist() == [10, 15, 20]
 
 
 def test_event_temporal_delete_closes_gaps():
     ev = make_events(np.arange(0, 100), np.zeros(100), np.zeros(100), np.zeros(100))
-    out = ET.RandomTemporalDelete(10, 4, seed=1)(ev)
+    out = ET.RandomTemporalDeleteEvents(10, 4, seed=1)(ev)
     assert len(out) == 40 and out["t"].tolist() == list(range(40))  # kept chunks, shifted back-to-back
 
 
 @pytest.mark.parametrize("op", ["time", "area", "random"])
 def test_event_drop_ops(op):
     ev = _ev(4000)
-    out = ET.EventDrop(SENSOR, ratio=(0.5, 0.5), ops=[op], seed=2)(ev)
+    out = ET.EventDropEvents(SENSOR, ratio=(0.5, 0.5), ops=[op], seed=2)(ev)
     assert 0 < len(out) < len(ev)
     assert set(map(bytes, out)) <= set(map(bytes, ev))  # only removals
     if op == "area":
@@ -246,8 +246,8 @@ def test_batch_transforms_run_on_cuda(make):
 @pytest.mark.parametrize("make", [
     lambda: T.RandomTemporalDelete(0), lambda: T.RandomResizedCrop(mode="cubic"), lambda: T.EventDrop(ratio=2.0),
     lambda: T.RandomTemporalDelete(9)(torch.zeros(3, 2, 4, 4)), lambda: T.RandomHorizontalFlip()(torch.zeros(4, 4)),
-    lambda: ET.EventDrop((4, 4, 2), ratio=-1), lambda: ET.RandomTimeWarp(scale=(0.0, 1.0)),
-    lambda: ET.RandomPolarityInversion()(np.zeros(3)),
+    lambda: ET.EventDropEvents((4, 4, 2), ratio=-1), lambda: ET.RandomTimeWarpEvents(scale=(0.0, 1.0)),
+    lambda: ET.RandomPolarityInversionEvents()(np.zeros(3)),
 ])  # fmt: skip
 def test_bad_arguments_raise_one_eventkit_error(make):
     from eventkit.errors import EventkitError
@@ -255,3 +255,11 @@ def test_bad_arguments_raise_one_eventkit_error(make):
     with pytest.raises(EventkitError) as err:  # a ValueError too, as before
         make()
     assert isinstance(err.value, ValueError) and "\n" not in str(err.value)
+
+
+def test_frame_and_event_transforms_never_share_a_name() -> None:
+    shared = set(T.__all__) & set(ET.__all__)
+    assert shared == {"Compose"} and ET.Compose is T.Compose  # the one Compose serves both
+    for name in ET.__all__:
+        if name not in ("Compose", "EventTransform"):
+            assert name.endswith("Events") and name[: -len("Events")] in T.__all__
