@@ -202,3 +202,15 @@ def test_class_table_file(coco: tuple[Path, Path], tmp_path: Path) -> None:
     with pytest.raises(ImageSetError, match="in two classes"):
         read_class_table(t)
     assert VOC21_COCO.lookup()[1] == 15 and VOC21_COCO.lookup()[72] == 20
+
+
+@pytest.mark.slow
+def test_synth_embedded_synthetic_shapes(tmp_path: Path, monkeypatch) -> None:
+    monkeypatch.setenv("EVENTKIT_ROOT", str(tmp_path / "root"))
+    res = CliRunner().invoke(synth, ["synthetic-shapes", "--method", "diff", "--size", "8", "--frames", "1",
+                                     "--executor", "serial", "--out", str(tmp_path / "s.zarr"), "--quiet"])  # fmt: skip
+    assert res.exit_code == 0, res.output
+    s = open_store(tmp_path / "s.zarr")
+    assert s.has_masks and s.classes == ["background", "disc", "square", "triangle"]
+    assert dict(s.attrs["splits"]) == {"train": 400, "test": 100}
+    assert (tmp_path / "root" / "synthetic-shapes" / "extract" / "SyntheticShapes" / "classes.txt").is_file()
