@@ -28,6 +28,8 @@ Every method is deterministic: the same image, parameters and seed give the same
 >>> fr = FrameDiff().frames(img, 16, rng=0)   # [16, 2, 128, 128]
 
 Whole datasets: :func:`synth_convert` (``eventkit synth IMAGES --method ... --out STORE``).
+Segmentation inputs (images with class masks: ``--masks``, Pascal VOC, COCO) and the reference's
+``shift-diff`` frames: :mod:`.seg_inputs`, :mod:`.shift_diff`, ``docs/segmentation.md``.
 """
 
 from __future__ import annotations
@@ -40,7 +42,10 @@ from .images import ImageSample, ImageSet, ImageSetError, discover_images, load_
 from .motion import NMNIST_SACCADES, resample_path, saccade_triangle, shift_image
 from .odg import ODG, ODG_DIRECTIONS, ODG_TRACE, odg_events, odg_frames
 from .saccade import Saccade, saccade_events, saccade_frames
+from .shift_diff import ShiftDiff
 
+#: Event methods (events and count frames). ``shift-diff`` (:class:`ShiftDiff`, real-valued colour
+#: difference frames, no events) is built by :func:`make_method` too.
 METHODS = {"saccade": Saccade, "odg": ODG, "diff": FrameDiff}
 
 __all__ = [
@@ -55,6 +60,7 @@ __all__ = [
     "ODG_DIRECTIONS",
     "ODG_TRACE",
     "Saccade",
+    "ShiftDiff",
     "SynthMethod",
     "SynthReport",
     "diff_frames",
