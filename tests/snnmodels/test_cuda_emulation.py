@@ -315,4 +315,4 @@ def test_exhaustive_sweep(launcher) -> None:
     launcher.prepare(_sources(cases, DTYPES), jobs=4)
     for case, dt in itertools.product(cases, DTYPES):
         emu = _run(_backend(launcher), case, dt, shape=(4, 270), seed=1)
-        _compare(emu, _run(get_backend("numba"), case, dt, shape=(4, 270), seed=1), 1e-6, 1e-4)
+        _compare(emu, _run(get_backend("numba"), case, dt, shape=(4, 270), seed=1), 0, 1e-4)
