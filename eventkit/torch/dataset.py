@@ -208,7 +208,9 @@ class FrameDataset(_StoreDataset):
     split
         ``"train"``, ``"test"``, ... (the store's splits).
     transform
-        Called on the frames tensor ``[T, P, H, W]`` (e.g. :mod:`eventkit.torch.transforms`).
+        Called on the frames tensor ``[T, P, H, W]`` (e.g. :mod:`eventkit.torch.transforms`). In a
+        segmentation store (``has_masks``) samples are ``(frames, mask [H, W] int64)`` and flips,
+        crops and translations move the mask alike (:mod:`eventkit.torch.seg_transforms`).
     target_transform
         Called on the integer label.
     dtype
