@@ -80,3 +80,14 @@ def test_bad_configs() -> None:
         _tiny(decoder_from=3)
     with pytest.raises(ConfigError, match=r"\[T, B, C, H, W\]"):
         _tiny()(torch.rand(2, 16, 12))
+
+
+@pytest.mark.parametrize("name", sorted(SEGMENTATION_MODELS))
+def test_every_segmentation_model_builds_and_runs(name: str) -> None:
+    """Each registered segmenter: [T, B, C, H, W] -> finite [B, classes, H, W] logits, gradients to the input."""
+    net = build_model(name, input_size=(2, 32, 32), num_classes=5, backend="numba")
+    x = (torch.rand(2, 1, 2, 32, 32) * 2).requires_grad_()
+    out = net(x)
+    assert out.shape == (1, 5, 32, 32) and torch.isfinite(out).all()
+    out.sum().backward()
+    assert x.grad is not None
