@@ -115,7 +115,11 @@ def _train(store, model, epochs, batch_size, lr, T, backend, device, out, resume
     if is_segmentation_store(store):  # masks per sample: pixel-wise training (snnmodels/training/seg_cli.py)
         from snnmodels.training.seg_cli import train_segmentation
 
-        return train_segmentation(**{k: v for k, v in locals().items() if k != "is_segmentation_store"}, echo=click.echo)
+        given = click.get_current_context(silent=True)  # --loss left at its default: not the user's choice
+        src = given.get_parameter_source("loss") if given is not None else None
+        kw = {k: v for k, v in locals().items() if k not in ("is_segmentation_store", "given", "src")}
+        kw["loss"] = None if src is not None and src.name == "DEFAULT" else loss
+        return train_segmentation(**kw, echo=click.echo)
     from snnmodels.training import TrainConfig, fit
 
     cfg = TrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,

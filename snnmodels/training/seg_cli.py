@@ -19,14 +19,22 @@ __all__ = ["eval_segmentation", "train_segmentation"]
 def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int, lr: float, T: int | None, backend: str,
                        device: str, out: Path, seed: int, optimizer: str, weight_decay: float, val_fraction: float,
                        overwrite: bool, max_batches: int | None, echo: Callable[[str], None] = print,
-                       resume: bool = False, distributed: bool = False, **_ignored: Any) -> None:  # fmt: skip
-    """``snnmodels train`` on a segmentation store: pixel-wise CE, mIoU, best.pt on validation mIoU."""
+                       resume: bool = False, distributed: bool = False, loss: str | None = None,
+                       workers: int = 0, **_ignored: Any) -> None:  # fmt: skip
+    """``snnmodels train`` on a segmentation store: pixel-wise CE, mIoU, best.pt on validation mIoU.
+
+    ``loss`` is the ``--loss`` the user gave (None when left at its default): segmentation trains
+    with pixel-wise cross-entropy only, so anything but ``ce`` is refused rather than ignored.
+    """
     from snnmodels.models import SEGMENTATION_MODELS
     from snnmodels.training.seg_train import SegTrainConfig, fit_segmentation
 
-    if resume or distributed:
-        raise ConfigError("segmentation training does not support --resume or --distributed yet; "
-                          "start it again without them")  # fmt: skip
+    if distributed:
+        raise ConfigError("--distributed is not supported for segmentation stores yet; train on one process "
+                          "(a GPU: --device cuda --backend cupy)")  # fmt: skip
+    if loss is not None and loss != "ce":
+        raise ConfigError(f"{store} is a segmentation store: it trains with pixel-wise cross-entropy "
+                          f"(--loss ce), not --loss {loss}")  # fmt: skip
     if model not in SEGMENTATION_MODELS:
         if model != "small":  # "small" is the command's default: take the segmentation counterpart
             raise ConfigError(f"{store} is a segmentation store: choose --model "
@@ -35,8 +43,8 @@ def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int,
         echo("note: segmentation store: --model small-fpn")
     cfg = SegTrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay, T=T, backend=backend, device=device,
-                         seed=seed, val_fraction=val_fraction, max_batches=max_batches)  # fmt: skip
-    res = fit_segmentation(cfg, log=echo, overwrite=overwrite)
+                         seed=seed, val_fraction=val_fraction, max_batches=max_batches, num_workers=workers)  # fmt: skip
+    res = fit_segmentation(cfg, log=echo, overwrite=overwrite, resume=resume)
     if res.test is not None:
         echo(res.table())
         val = "" if math.isnan(res.best_miou) else f", validation mIoU {res.best_miou:.3f}"

@@ -79,34 +79,41 @@ def evaluate_seg_checkpoint(
     """Metrics of a segmentation checkpoint on ``split`` of ``store``, and overlays of ``samples``."""
     from PIL import Image
 
+    from snnmodels.training.seg_data import SegBatches
+
     ckpt = load_seg_checkpoint(checkpoint)
-    model = seg_model_from_checkpoint(ckpt, backend).to(device)
-    data = load_seg_split(store, split, T=int(ckpt["T"]))
-    if list(data.frames.shape[2:]) != list(ckpt["input_size"]):
-        raise ConfigError(f"{store}: frames {list(data.frames.shape[2:])} do not fit the checkpoint's input "
+    model = seg_model_from_checkpoint(ckpt, backend, checkpoint).to(device)
+    batches = SegBatches(store, split, batch_size=batch_size, T=int(ckpt["T"]))  # streamed when large
+    if list(batches.frame_shape) != list(ckpt["input_size"]):
+        raise ConfigError(f"{store}: frames {list(batches.frame_shape)} do not fit the checkpoint's input "
                           f"{ckpt['input_size']} (convert with the same --size and method)")  # fmt: skip
     from eventkit.store import open_store
 
     if open_store(store).classes != ckpt["classes"]:
         raise ConfigError(f"{store}: its classes differ from the checkpoint's {ckpt['classes']}")
     k = len(ckpt["classes"])
-    _, cm = evaluate_segmenter(model, data, k, batch_size=batch_size, device=device)
-    result = SegEvalResult(split, list(ckpt["classes"]), seg_metrics(cm), len(data.sample_ids))
+    n = batches.num_samples
+    bad = [i for i in samples if not -n <= i < n]
+    if bad:  # before the (long) evaluation
+        raise ConfigError(f"--samples {bad} out of range: split {split!r} has {n} samples")
+    _, cm = evaluate_segmenter(model, batches, k, device=device)
+    result = SegEvalResult(split, list(ckpt["classes"]), seg_metrics(cm), n)
     if samples:
-        n = len(data.sample_ids)
-        bad = [i for i in samples if not -n <= i < n]
-        if bad:
-            raise ConfigError(f"--samples {bad} out of range: split {split!r} has {n} samples")
         folder = Path(out) if out is not None else Path(checkpoint).parent
         folder.mkdir(parents=True, exist_ok=True)
         idx = [i % n for i in samples]
+        data = load_seg_split(store, split, sorted(set(idx)), T=int(ckpt["T"]))  # only the pictured samples
+        pos = {i: j for j, i in enumerate(sorted(set(idx)))}
         with torch.no_grad():
             model.eval()
-            x = data.frames[idx].to(device).transpose(0, 1)
-            pred = model(x, out_size=tuple(data.masks.shape[-2:])).argmax(1).cpu().numpy().astype(np.uint8)
+            x = data.frames.to(device).transpose(0, 1)
+            pred_all = model(x, out_size=tuple(data.masks.shape[-2:])).argmax(1).cpu().numpy().astype(np.uint8)
+        frames = [data.frames[pos[i]] for i in idx]
+        masks = [data.masks[pos[i]] for i in idx]
+        pred = [pred_all[pos[i]] for i in idx]
         pics = []
         for j, i in enumerate(idx):
-            pic = overlay_picture(data.frames[i].numpy(), data.masks[i].numpy().astype(np.uint8), pred[j])
+            pic = overlay_picture(frames[j].numpy(), masks[j].numpy().astype(np.uint8), pred[j])
             path = folder / f"overlay_{split}_{i}.png"
             Image.fromarray(pic).save(path)
             result.overlays.append(path)

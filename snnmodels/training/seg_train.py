@@ -8,9 +8,12 @@ validation loss, mIoU and pixel accuracy; ``best.pt`` is the epoch with the best
 end with ``best.pt`` (per-class IoU table). ``OUT/log.csv`` and ``OUT/curves.png`` (loss and mIoU)
 are written every epoch.
 
-Samples are read into memory once (segmentation demos and tests are small; an ``[N, T, C, H, W]``
-float32 copy of the split). Training augments with a random horizontal flip and a translation of up
-to 1/8 of the side, applied to frames and masks alike (:func:`eventkit.torch.seg_transforms.joint_apply`).
+Batches come from :class:`~snnmodels.training.seg_data.SegBatches`: small splits are read into memory
+once, larger ones stream through :class:`eventkit.torch.FrameDataset` and a DataLoader. Training
+augments with a random horizontal flip and a translation of up to 1/8 of the side, applied to frames
+and masks alike (:func:`eventkit.torch.seg_transforms.joint_apply`). ``last.pt`` carries the optimizer,
+scheduler and shuffling-generator states, so ``resume=True`` continues a run with the batches and
+augmentations an uninterrupted run would have seen.
 """
 
 from __future__ import annotations
@@ -19,7 +22,7 @@ import csv
 import math
 import os
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,6 +69,8 @@ class SegTrainConfig:
     val_fraction: float = 0.1
     augment: bool = True
     max_batches: int | None = None
+    num_workers: int = 0
+    preload: bool | str = "auto"
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -90,6 +95,11 @@ class SegData:
     masks: torch.Tensor
     sample_ids: list[str]
 
+    def batches(self, batch_size: int) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:
+        """Consecutive ``(frames, masks)`` batches of ``batch_size`` samples."""
+        for lo in range(0, len(self.sample_ids), batch_size):
+            yield self.frames[lo : lo + batch_size], self.masks[lo : lo + batch_size]
+
 
 def load_seg_split(store: str | os.PathLike[str], split: str, indices: list[int] | None = None,
                    T: int | None = None) -> SegData:  # fmt: skip
@@ -113,18 +123,24 @@ def load_seg_split(store: str | os.PathLike[str], split: str, indices: list[int]
 
 
 @torch.no_grad()
-def evaluate_segmenter(model: torch.nn.Module, data: SegData, num_classes: int, *, batch_size: int = 8,
-                       device: torch.device | str = "cpu", label_smoothing: float = 0.0,
-                       max_batches: int | None = None) -> tuple[float, torch.Tensor]:  # fmt: skip
-    """Mean loss and the ``[K, K]`` pixel confusion matrix of ``model`` on ``data`` (eval mode)."""
+def evaluate_segmenter(model: torch.nn.Module, data: SegData | Iterable[tuple[torch.Tensor, torch.Tensor]],
+                       num_classes: int, *, batch_size: int = 8, device: torch.device | str = "cpu",
+                       label_smoothing: float = 0.0, max_batches: int | None = None) -> tuple[float, torch.Tensor]:  # fmt: skip
+    """Mean loss and the ``[K, K]`` pixel confusion matrix of ``model`` (eval mode).
+
+    ``data`` is a :class:`SegData` (cut into ``batch_size`` batches) or any iterable of batch-first
+    ``(frames [B, T, C, H, W], masks [B, H, W])`` batches, such as a
+    :class:`~snnmodels.training.seg_data.SegBatches`.
+    """
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     loss_sum, n = 0.0, 0
-    for b, lo in enumerate(range(0, len(data.sample_ids), batch_size)):
+    batches = data.batches(batch_size) if isinstance(data, SegData) else data
+    for b, (xb, yb) in enumerate(batches):
         if max_batches is not None and b >= max_batches:
             break
-        x = data.frames[lo : lo + batch_size].to(device).transpose(0, 1)  # [T, B, C, H, W]
-        y = data.masks[lo : lo + batch_size].to(device)
+        x = xb.to(device).transpose(0, 1)  # [T, B, C, H, W]
+        y = yb.to(device)
         logits = model(x, out_size=tuple(y.shape[-2:]))
         if (y != IGNORE_INDEX).any():
             loss_sum += float(F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX,
@@ -186,43 +202,93 @@ def _write_log(history: list[dict[str, float]], path: Path) -> None:
         w.writerows(history)
 
 
-def load_seg_checkpoint(path: str | os.PathLike[str]) -> dict[str, Any]:
-    """A checkpoint written by :func:`fit_segmentation` (tensors and plain data only)."""
+#: Keys of a segmentation checkpoint and their types; ``last.pt`` also holds :data:`RESUME_KEYS`.
+SEG_KEYS: dict[str, type | tuple[type, ...]] = {"kind": str, "model": str, "state_dict": dict, "classes": list,
+                                                "input_size": list, "T": int, "epoch": int, "history": list}
+#: What ``--resume`` needs besides :data:`SEG_KEYS` (checkpoints of older runs lack it).
+RESUME_KEYS: dict[str, type | tuple[type, ...]] = {"optimizer_state": dict, "scheduler_state": dict,
+                                                   "generator": torch.Tensor, "best_score": float, "best_epoch": int}
+
+
+def load_seg_checkpoint(path: str | os.PathLike[str], *, for_resume: bool = False) -> dict[str, Any]:
+    """A checkpoint written by :func:`fit_segmentation`: tensors and plain data only, keys and types checked.
+
+    Read with ``torch.load(weights_only=True)`` (a file that holds code is refused without running
+    it, :mod:`snnmodels.training.checkpoint`); ``for_resume`` also requires the optimizer, scheduler
+    and generator states of ``last.pt``.
+
+    Raises
+    ------
+    FileNotFoundError
+        Nothing at ``path``.
+    CheckpointError
+        A folder, an empty, damaged or foreign file, or a dict without the keys and types of one.
+    """
     from snnmodels.training.checkpoint import _describe_unreadable
 
     p = Path(path)
-    if not p.is_file():
+    if not p.exists():
         raise FileNotFoundError(f"{p}: no checkpoint there (`snnmodels train` writes last.pt and best.pt in its --out folder)")
+    if p.is_dir() or p.stat().st_size == 0:
+        raise CheckpointError(f"{p}: {'is a folder' if p.is_dir() else 'is empty (0 bytes)'}, not a checkpoint file")
     try:
         ckpt = torch.load(p, map_location="cpu", weights_only=True)
+    except PermissionError:
+        raise
     except Exception as err:  # a hostile or cut file makes torch raise anything
         raise CheckpointError(f"{p}: {_describe_unreadable(p, err)}") from err
-    need = {"kind": str, "model": str, "state_dict": dict, "classes": list, "input_size": list, "T": int}
-    if not isinstance(ckpt, dict) or ckpt.get("kind") != "segmentation" or any(
-            not isinstance(ckpt.get(k), t) for k, t in need.items()):  # fmt: skip
-        raise CheckpointError(f"{p}: not a segmentation checkpoint of `snnmodels train` (needs {sorted(need)})")
+    need = {**SEG_KEYS, **(RESUME_KEYS if for_resume else {})}
+    bad = [k for k, t in need.items() if not isinstance(ckpt, dict) or not isinstance(ckpt.get(k), t)]
+    if not isinstance(ckpt, dict) or ckpt.get("kind") != "segmentation" or bad:
+        what = "a resumable" if for_resume and isinstance(ckpt, dict) and ckpt.get("kind") == "segmentation" else "a"
+        raise CheckpointError(f"{p}: not {what} segmentation checkpoint of `snnmodels train` "
+                              f"(missing or mistyped: {', '.join(bad) or 'kind'})")  # fmt: skip
+    if not all(isinstance(k, str) and isinstance(v, torch.Tensor) for k, v in ckpt["state_dict"].items()):
+        raise CheckpointError(f"{p}: state_dict is not a mapping of parameter names to tensors")
+    if for_resume and ckpt["generator"].dtype != torch.uint8:
+        raise CheckpointError(f"{p}: generator is not a torch generator state (uint8)")
     return ckpt
 
 
-def seg_model_from_checkpoint(ckpt: dict[str, Any], backend: str | None = None) -> torch.nn.Module:
-    """Rebuild the network of a segmentation checkpoint and load its weights."""
+def seg_model_from_checkpoint(ckpt: dict[str, Any], backend: str | None = None,
+                              path: str | os.PathLike[str] = "checkpoint") -> torch.nn.Module:  # fmt: skip
+    """Rebuild the network of a segmentation checkpoint and load its weights (names and shapes checked first)."""
     from snnmodels.models import build_model
+    from snnmodels.training.checkpoint import check_state_dict
 
-    model = build_model(ckpt["model"], input_size=tuple(ckpt["input_size"]), num_classes=len(ckpt["classes"]),
-                        backend=backend or ckpt.get("backend", "torch"), **dict(ckpt.get("model_kwargs") or {}))  # fmt: skip
     try:
-        model.load_state_dict(ckpt["state_dict"])
-    except RuntimeError as err:
-        raise CheckpointError(f"the checkpoint's weights do not fit {ckpt['model']}: {str(err).splitlines()[0]}") from None
+        model = build_model(ckpt["model"], input_size=tuple(ckpt["input_size"]), num_classes=len(ckpt["classes"]),
+                            backend=backend or ckpt.get("backend", "torch"), **dict(ckpt.get("model_kwargs") or {}))  # fmt: skip
+    except (TypeError, ValueError) as err:  # the stored options are the file's data
+        raise CheckpointError(f"{path}: stores options that do not build {ckpt['model']!r}: {err}") from err
+    check_state_dict(ckpt["state_dict"], model.state_dict(), Path(path), ckpt["model"])
+    model.load_state_dict(ckpt["state_dict"])
     return model
 
 
+def _check_resumable(ckpt: dict[str, Any], cfg: SegTrainConfig, classes: list[str], input_size: list[int],
+                     T: int, path: Path) -> None:  # fmt: skip
+    """Refuse to resume a run of another network, store layout or time length (one clear line)."""
+    mine = {"model": cfg.model, "classes": list(classes), "input_size": input_size, "T": T,
+            "model_kwargs": dict(cfg.model_kwargs)}  # fmt: skip
+    for key, want in mine.items():
+        have = ckpt.get(key) if key != "model_kwargs" else dict(ckpt.get("model_kwargs") or {})
+        if have != want:
+            raise ConfigError(f"{path} was trained with {key} {have!r}, this run has {want!r}; resume with the "
+                              "options of that run or start a new one in another --out")  # fmt: skip
+
+
 def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = print,
-                     overwrite: bool = False) -> SegResult:  # fmt: skip
-    """Train ``cfg.model`` on ``cfg.store`` (see the module docstring); returns the history and test metrics."""
+                     overwrite: bool = False, resume: bool = False) -> SegResult:  # fmt: skip
+    """Train ``cfg.model`` on ``cfg.store`` (see the module docstring); returns the history and test metrics.
+
+    ``resume`` continues from ``OUT/last.pt`` (model, optimizer, scheduler, generator, history) up to
+    ``cfg.epochs``; ``overwrite`` replaces a run already in ``OUT``.
+    """
     from eventkit.store import open_store
 
     from snnmodels.models import build_model
+    from snnmodels.training.seg_data import SegBatches
     from snnmodels.training.split import VAL_SPLIT_NAMES, carve_validation
     from snnmodels.training.trainer import resolve_device
 
@@ -230,8 +296,13 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     cfg.validate()
     t_start = time.perf_counter()
     out = Path(cfg.out)
-    if (out / "last.pt").exists() and not overwrite:
-        raise ConfigError(f"{out} already holds a run (last.pt); choose another --out or add --overwrite")
+    if resume and overwrite:
+        raise ConfigError("--resume continues the run in --out, --overwrite replaces it: choose one")
+    if resume and not (out / "last.pt").exists():
+        raise ConfigError(f"nothing to resume: {out / 'last.pt'} does not exist")
+    if (out / "last.pt").exists() and not (overwrite or resume):
+        raise ConfigError(f"{out} already holds a run (last.pt); add --resume to continue it, choose another "
+                          "--out or add --overwrite")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
     device = resolve_device(cfg.device, cfg.backend)
     torch.manual_seed(cfg.seed)
@@ -241,44 +312,65 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     classes = store.classes
     k = len(classes)
     val_name = next((s for s in VAL_SPLIT_NAMES if s in store), None)
-    train_ids = [str(s) for s in store["train"].sample_ids] if "train" in store else []
-    if not train_ids:
+    n_train = len(store["train"]) if "train" in store else 0
+    if not n_train:
         raise ConfigError(f"{cfg.store}: no train split to train on (splits: {', '.join(store)})")
+    opts = {"batch_size": cfg.batch_size, "T": cfg.T, "preload": cfg.preload, "num_workers": cfg.num_workers}
+    train_idx: list[int] | None = None
+    val: SegBatches | None
     if val_name is not None:
-        train, val = load_seg_split(cfg.store, "train", T=cfg.T), load_seg_split(cfg.store, val_name, T=cfg.T)
+        val = SegBatches(cfg.store, val_name, **opts)
         how = f"the store's {val_name!r} split"
     else:
-        vs = carve_validation(train_ids, cfg.val_fraction, cfg.seed)
-        train = load_seg_split(cfg.store, "train", vs.train_indices, T=cfg.T)
-        val = load_seg_split(cfg.store, "train", vs.val_indices, T=cfg.T) if vs.val_indices else None
+        vs = carve_validation([str(s) for s in store["train"].sample_ids], cfg.val_fraction, cfg.seed)
+        train_idx = list(vs.train_indices)
+        val = SegBatches(cfg.store, "train", indices=vs.val_indices, **opts) if vs.val_indices else None
         how = f"{len(vs.val_indices)} samples carved from train" if vs.val_indices else "none (best.pt is the last epoch)"
-    T, C, H, W = train.frames.shape[1:]
+    train = SegBatches(cfg.store, "train", indices=train_idx, **opts)
+    T = train.T
+    C, H, W = train.frame_shape
     model = build_model(cfg.model, input_size=(C, H, W), num_classes=k, backend=cfg.backend, **cfg.model_kwargs).to(device)
     if cfg.optimizer == "adam":
         opt: torch.optim.Optimizer = torch.optim.Adam(model.parameters(), lr=cfg.lr, weight_decay=cfg.weight_decay)
     else:
         opt = torch.optim.SGD(model.parameters(), lr=cfg.lr, momentum=0.9, weight_decay=cfg.weight_decay)
     sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, T_max=cfg.epochs)
-    n_params = sum(p.numel() for p in model.parameters())
-    say(f"segmentation: {cfg.model} ({n_params / 1e3:.0f} k parameters, {cfg.backend}) on {Path(cfg.store).name}: "
-        f"{len(train.sample_ids)} train samples [T={T}, C={C}, {H}x{W}], {k} classes; validation: {how}")  # fmt: skip
     g = torch.Generator().manual_seed(cfg.seed)
     history: list[dict[str, float]] = []
     best = (-1.0, 0)
+    start = 1
+    if resume:
+        ckpt = load_seg_checkpoint(out / "last.pt", for_resume=True)
+        _check_resumable(ckpt, cfg, list(classes), [int(C), int(H), int(W)], int(T), out / "last.pt")
+        model.load_state_dict(seg_model_from_checkpoint(ckpt, cfg.backend, out / "last.pt").state_dict())
+        try:
+            opt.load_state_dict(ckpt["optimizer_state"])
+            sched.load_state_dict(ckpt["scheduler_state"])
+            g.set_state(ckpt["generator"])
+        except (ValueError, KeyError, RuntimeError, TypeError) as err:  # the file's data, not ours
+            raise CheckpointError(f"{out / 'last.pt'}: its optimizer or generator state does not fit this run "
+                                  f"({str(err).splitlines()[0] if str(err) else type(err).__name__})") from None  # fmt: skip
+        sched.T_max = cfg.epochs  # --epochs may extend the run: the cosine runs to the new end
+        history = [dict(r) for r in ckpt["history"]]
+        best = (float(ckpt["best_score"]), int(ckpt["best_epoch"]))
+        start = int(ckpt["epoch"]) + 1
+        if start > cfg.epochs:
+            raise ConfigError(f"{out / 'last.pt'} already holds {start - 1} epochs; raise --epochs to train further")
+        say(f"resuming {out / 'last.pt'} after epoch {start - 1}")
+    n_params = sum(p.numel() for p in model.parameters())
+    stream = "in memory" if train.preloaded else f"streamed, {cfg.num_workers} workers"
+    say(f"segmentation: {cfg.model} ({n_params / 1e3:.0f} k parameters, {cfg.backend}) on {Path(cfg.store).name}: "
+        f"{train.num_samples} train samples [T={T}, C={C}, {H}x{W}] ({stream}), {k} classes; validation: {how}")  # fmt: skip
     meta = {"kind": "segmentation", "model": cfg.model, "classes": list(classes), "input_size": [int(C), int(H), int(W)],
             "T": int(T), "backend": cfg.backend, "model_kwargs": dict(cfg.model_kwargs), "store": str(cfg.store),
             "config": {k2: v for k2, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool, type(None)))}}  # fmt: skip
-    for epoch in range(1, cfg.epochs + 1):
+    for epoch in range(start, cfg.epochs + 1):
         t0 = time.perf_counter()
         model.train()
-        order = torch.randperm(len(train.sample_ids), generator=g)
+        order = torch.randperm(train.num_samples, generator=g)
         cm = torch.zeros(k, k, dtype=torch.int64)
         loss_sum, seen = 0.0, 0
-        for b, lo in enumerate(range(0, len(order), cfg.batch_size)):
-            if cfg.max_batches is not None and b >= cfg.max_batches:
-                break
-            idx = order[lo : lo + cfg.batch_size]
-            x, y = train.frames[idx], train.masks[idx]
+        for x, y in train.batches(order, cfg.max_batches):
             if cfg.augment:
                 x, y = _augment(x, y, g)
             x, y = x.to(device).transpose(0, 1), y.to(device)
@@ -287,24 +379,28 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
             opt.zero_grad(set_to_none=True)
             loss.backward()
             opt.step()
-            loss_sum += float(loss.detach()) * len(idx)
-            seen += len(idx)
+            loss_sum += float(loss.detach()) * y.shape[0]
+            seen += y.shape[0]
             cm += confusion_matrix(logits.detach().argmax(1), y, k)
         sched.step()
         row: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
                                  "train_miou": seg_metrics(cm).miou, "lr": opt.param_groups[0]["lr"]}  # fmt: skip
         if val is not None:
-            vl, vcm = evaluate_segmenter(model, val, k, batch_size=cfg.batch_size, device=device,
-                                         label_smoothing=cfg.label_smoothing, max_batches=cfg.max_batches)  # fmt: skip
+            vl, vcm = evaluate_segmenter(model, val.batches(max_batches=cfg.max_batches), k, device=device,
+                                         label_smoothing=cfg.label_smoothing)  # fmt: skip
             vm = seg_metrics(vcm)
             row.update(val_loss=vl, val_miou=vm.miou, val_pixel_acc=vm.pixel_acc)
         row["seconds"] = time.perf_counter() - t0
         history.append(row)
-        score = row.get("val_miou", row["train_miou"]) if val is not None else float(epoch)
-        ckpt = {**meta, "epoch": epoch, "state_dict": model.state_dict(), "history": history}
-        torch.save(ckpt, out / "last.pt")
-        if score > best[0]:
+        score = float(row["val_miou"]) if val is not None else float(epoch)
+        improved = score > best[0]
+        if improved:
             best = (score, epoch)
+        ckpt = {**meta, "epoch": epoch, "state_dict": model.state_dict(), "history": history,
+                "optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict(),
+                "generator": g.get_state(), "best_score": float(best[0]), "best_epoch": int(best[1])}  # fmt: skip
+        torch.save(ckpt, out / "last.pt")
+        if improved:
             torch.save(ckpt, out / "best.pt")
         _write_log(history, out / "log.csv")
         _curves(history, out / "curves.png", f"{cfg.model} on {Path(cfg.store).name} -> {out}")
@@ -314,8 +410,8 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     result = SegResult(out, history, best[1], best[0] if val is not None else math.nan, list(classes))
     if "test" in store:
         model.load_state_dict(load_seg_checkpoint(out / "best.pt")["state_dict"])
-        _, tcm = evaluate_segmenter(model, load_seg_split(cfg.store, "test", T=cfg.T), k, batch_size=cfg.batch_size,
-                                    device=device)  # fmt: skip
+        test = SegBatches(cfg.store, "test", **opts)
+        _, tcm = evaluate_segmenter(model, test, k, device=device)
         result.test = seg_metrics(tcm)
     result.seconds = time.perf_counter() - t_start
     return result

@@ -13,6 +13,7 @@ from click.testing import CliRunner
 from eventkit.datasets.synthetic_shapes import SyntheticShapesConfig, generate_synthetic_shapes
 from eventkit.synth import synth_convert
 from eventkit_cli.snnmodels_cli import main
+from snnmodels.errors import CheckpointError, ConfigError
 from snnmodels.training.seg_eval import evaluate_seg_checkpoint, palette
 from snnmodels.training.seg_metrics import confusion_matrix, seg_metrics
 from snnmodels.training.seg_train import (
@@ -98,3 +99,70 @@ def test_demo_quick(tmp_path: Path) -> None:
     res = CliRunner().invoke(main, ["demo", "--task", "segmentation", "--quick", "--out", str(tmp_path / "d")])
     assert res.exit_code == 0, res.output
     assert "test mIoU" in res.output and (tmp_path / "d" / "run" / "overlays_test.png").exists()
+
+
+def test_streamed_batches_equal_the_preloaded_ones(store: Path) -> None:
+    from snnmodels.training.seg_data import SegBatches
+
+    kw = {"batch_size": 5, "indices": [7, 0, 3, 11, 2, 9, 4], "T": 1}
+    mem, disk = SegBatches(store, "train", preload=True, **kw), SegBatches(store, "train", preload=False, **kw)
+    assert mem.preloaded and not disk.preloaded and len(mem) == len(disk) == 2
+    order = torch.randperm(7, generator=torch.Generator().manual_seed(3))
+    ref = load_seg_split(store, "train", kw["indices"], T=1)  # the independent reader
+    got = list(disk.batches(order))
+    for (xm, ym), (xd, yd) in zip(mem.batches(order), got, strict=True):
+        assert torch.equal(xm, xd) and torch.equal(ym, yd) and xd.shape[1] == 1
+    assert torch.equal(torch.cat([x for x, _ in got]), ref.frames[order])
+    assert torch.equal(torch.cat([y for _, y in got]), ref.masks[order])
+
+
+def test_resume_continues_like_an_uninterrupted_run(store: Path, tmp_path: Path) -> None:
+    def cfg(out: Path) -> SegTrainConfig:
+        return SegTrainConfig(store=str(store), model="small-fpn", out=str(out), epochs=3, batch_size=4,
+                              backend="torch", val_fraction=0.25,
+                              model_kwargs={"stages": ((4,), (8,)), "fpn_channels": 4})  # fmt: skip
+
+    class Stop(Exception):
+        pass
+
+    def stop_after_epoch_2(msg: str) -> None:  # the process dies right after epoch 2 was saved
+        if msg.startswith("epoch 2/"):
+            raise Stop
+
+    whole = fit_segmentation(cfg(tmp_path / "a"), log=None)
+    with pytest.raises(Stop):
+        fit_segmentation(cfg(tmp_path / "b"), log=stop_after_epoch_2)
+    assert load_seg_checkpoint(tmp_path / "b" / "last.pt", for_resume=True)["epoch"] == 2
+    with pytest.raises(ConfigError, match="--resume"):
+        fit_segmentation(cfg(tmp_path / "b"), log=None)
+    resumed = fit_segmentation(cfg(tmp_path / "b"), log=None, resume=True)
+    assert [r["epoch"] for r in resumed.history] == [1, 2, 3]
+    for ra, rb in zip(whole.history, resumed.history, strict=True):
+        assert rb["train_loss"] == pytest.approx(ra["train_loss"], rel=1e-5)
+        assert rb["val_miou"] == pytest.approx(ra["val_miou"], rel=1e-5)
+    sa = load_seg_checkpoint(tmp_path / "a" / "last.pt")["state_dict"]
+    sb = load_seg_checkpoint(tmp_path / "b" / "last.pt")["state_dict"]
+    assert all(torch.allclose(sa[k].float(), sb[k].float(), atol=1e-6) for k in sa)
+    with pytest.raises(ConfigError, match="already holds 3 epochs"):
+        fit_segmentation(cfg(tmp_path / "b"), log=None, resume=True)
+    other = cfg(tmp_path / "b")
+    other.model_kwargs = {"stages": ((4,), (6,)), "fpn_channels": 4}
+    with pytest.raises(ConfigError, match="model_kwargs"):
+        fit_segmentation(other, log=None, resume=True)
+    (tmp_path / "c").mkdir()
+    (tmp_path / "c" / "last.pt").write_bytes(b"not a checkpoint")
+    with pytest.raises(CheckpointError, match="not a PyTorch checkpoint"):
+        fit_segmentation(cfg(tmp_path / "c"), log=None, resume=True)
+
+
+def test_cli_refuses_other_losses_and_distributed(store: Path, tmp_path: Path) -> None:
+    r = CliRunner()
+    base = ["train", "--store", str(store), "--epochs", "1", "--out", str(tmp_path / "r")]
+    for extra, words in ((["--loss", "mse"], "pixel-wise cross-entropy"), (["--distributed"], "not supported"),
+                         (["--resume"], "nothing to resume")):  # fmt: skip
+        res = r.invoke(main, base + extra)
+        assert res.exit_code != 0 and words in res.output and "Traceback" not in res.output, res.output
+        assert res.output.count("Error") == 1
+    res = r.invoke(main, base + ["--loss", "ce", "--max-batches", "1", "--backend", "torch", "--device", "cpu",
+                                 "--quiet"])  # fmt: skip
+    assert res.exit_code == 0, res.output
