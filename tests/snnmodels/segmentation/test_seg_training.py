@@ -166,3 +166,14 @@ def test_cli_refuses_other_losses_and_distributed(store: Path, tmp_path: Path) -
     res = r.invoke(main, base + ["--loss", "ce", "--max-batches", "1", "--backend", "torch", "--device", "cpu",
                                  "--quiet"])  # fmt: skip
     assert res.exit_code == 0, res.output
+
+
+def test_streamed_training_matches_the_preloaded_run(store: Path, tmp_path: Path) -> None:
+    hist = []
+    for preload, workers in ((True, 0), (False, 1)):
+        cfg = SegTrainConfig(store=str(store), model="small-fpn", out=str(tmp_path / f"p{preload}"), epochs=1,
+                             batch_size=4, backend="torch", preload=preload, num_workers=workers,
+                             model_kwargs={"stages": ((4,), (8,)), "fpn_channels": 4})  # fmt: skip
+        hist.append(fit_segmentation(cfg, log=None).history[0])
+    assert hist[1]["train_loss"] == pytest.approx(hist[0]["train_loss"], rel=1e-5)
+    assert hist[1]["val_miou"] == pytest.approx(hist[0]["val_miou"], rel=1e-5)
