@@ -17,8 +17,8 @@ from .._signals import deferred_sigterm, sigterm_as_interrupt
 from ..datasets.registry import get_manifest
 from ..errors import DatasetNotFoundError, OptionError
 from .executors import LazyExecutor
-from .plan import Failure, ShardTask
-from .run import run_shard_tasks
+from .plan import Failure, ShardTask, plan_shards, shards_of
+from .run import run_conversion
 from .spec import FrameSpec, make_spec
 from .stages import convert_shard, sample_span
 
@@ -66,13 +66,6 @@ def _decoder_versions(manifest: DatasetManifest) -> dict[str, str]:
     # A decoder fix must not be served from a stale cache: the decoder's own version (bumped
     # with each fix) is in the cache key, and only the stores of that decoder are invalidated.
     return {manifest.decoder: decoder_version(manifest.decoder)}
-
-
-def _group(samples: list[Sample], split: str, per_shard: int) -> list[tuple[int, tuple[tuple[int, Sample], ...]]]:
-    indexed = [(i, s) for i, s in enumerate(samples) if s.split == split]
-    return [
-        (k // per_shard, tuple(indexed[k : k + per_shard])) for k in range(0, len(indexed), per_shard)
-    ]
 
 
 def convert(
@@ -360,26 +353,14 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
         writer = _open_writer(target, m, spec, samples, params, events, dtype, common, ex, part)
         per_shard = writer.samples_per_block if events else writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
-        report = ConversionReport(store_path, counts, part=part)
-        tasks = []
-        for g, (split, shard, group) in enumerate(_shards(m, samples, per_shard)):
-            if part is not None and g % part[1] != part[0]:
-                continue  # another part's shard
-            report.part_shards += 1
-            todo = frozenset(i for i, _ in group if i in missing[split])
-            report.skipped += len(group) - len(todo)
-            if todo:
-                # event blocks are all-or-nothing (redo whole); frame shards keep what is there
-                tasks.append(ShardTask(m, spec, store_path, writer.cache_key, split, shard, group,
-                                       "events" if events else "frames",
-                                       None if events or len(todo) == len(group) else todo))
-        todo_n = sum(len(t.todo) if t.todo is not None else len(t.samples) for t in tasks)
-        if tasks:  # before the progress bar; a finished store starts no executor (no cluster to do nothing)
-            with deferred_sigterm():  # a cluster cut off while starting fails to close
-                ex.start(todo_n)
+        # event blocks are all-or-nothing (redo whole); frame shards keep what is there
+        plan = plan_shards(m.splits, samples, per_shard, missing, part=part, whole=events)
+        report = ConversionReport(store_path, counts, part=part, skipped=plan.skipped, part_shards=plan.owned)
+        tasks = [ShardTask(m, spec, store_path, writer.cache_key, p.split, p.shard, p.samples,
+                           "events" if events else "frames", p.todo) for p in plan.shards]
         # a part never marks the store complete: the others may still be writing
         run_writer = writer if part is None else _PartWriter(writer)
-        run_shard_tasks(ex, convert_shard, tasks, run_writer, report, progress=progress, desc=f"convert {m.name}")
+        run_conversion(ex, convert_shard, tasks, run_writer, report, progress=progress, desc=f"convert {m.name}")
         if part is not None:
             failed = {(f.split, f.sample_id) for f in report.failures}
             report.part_written = sum(1 for t in tasks if not any((t.split, s.sample_id) in failed for _, s in t.samples))
@@ -391,19 +372,8 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
     return report
 
 
-def _shards(m: DatasetManifest, samples: list[Sample], per_shard: int):
-    """``(split, shard, ((index, sample), ...))`` of every shard, splits in the manifest's order.
-
-    Their position in this list is the shard's global number ``g``; part K of N owns ``g % N == K``.
-    """
-    for split in m.splits:
-        split_samples = [s for s in samples if s.split == split]
-        for shard, group in _group(split_samples, split, per_shard):
-            yield split, shard, group
-
-
 class _PartWriter:
-    """A writer as :func:`run_shard_tasks` sees it in a part run: ``finalize`` only closes (no ``complete``)."""
+    """A writer as :func:`run_conversion` sees it in a part run: ``finalize`` only closes (no ``complete``)."""
 
     def __init__(self, writer) -> None:
         self._writer = writer
@@ -514,7 +484,7 @@ def _finalize(store_path: Path, m: DatasetManifest, spec: FrameSpec | None, samp
             report.complete = True
             return report
         gaps = [(g, split, shard, [s.sample_id for i, s in group if i in missing[split]])
-                for g, (split, shard, group) in enumerate(_shards(m, samples, per_shard))]
+                for g, (split, shard, group) in enumerate(shards_of(m.splits, samples, per_shard))]
         gaps = [x for x in gaps if x[3]]
         shown = "; ".join(f"{split} shard {shard} (global shard {g}: {len(ids)} sample(s), e.g. {ids[0]})"
                           for g, split, shard, ids in gaps[:8]) + (f"; and {len(gaps) - 8} more" if len(gaps) > 8 else "")

@@ -6,16 +6,31 @@ from collections.abc import Callable, Sequence
 from typing import Any, Protocol
 
 from .._progress import progress_bar
+from .._signals import deferred_sigterm
 from .executors import SchedulerLostError
 from .plan import Failure
 
-__all__ = ["run_shard_tasks"]
+__all__ = ["run_conversion", "run_shard_tasks"]
 
 
 class _Report(Protocol):
     converted: int
     failures: list[Failure]
     complete: bool
+
+
+def run_conversion(
+    executor, fn: Callable[[Any], Any], tasks: Sequence[Any], writer, report: _Report, *, progress: bool, desc: str
+) -> None:
+    """The one runner of ``convert`` and ``synth``: start ``executor`` (a :class:`LazyExecutor`)
+    for the samples to do, then :func:`run_shard_tasks`. A finished store starts no executor
+    (no cluster to do nothing); the caller closes the writer and the executor on any exit.
+    """
+    if tasks:  # before the progress bar
+        n = sum(len(t.samples) if getattr(t, "todo", None) is None else len(t.todo) for t in tasks)
+        with deferred_sigterm():  # a cluster cut off while starting fails to close
+            executor.start(n)
+    run_shard_tasks(executor, fn, tasks, writer, report, progress=progress, desc=desc)
 
 
 def run_shard_tasks(

@@ -30,8 +30,8 @@ import numpy as np
 
 from ..errors import EventkitError, OptionError
 from ..pipeline.executors import LazyExecutor
-from ..pipeline.plan import Failure
-from ..pipeline.run import run_shard_tasks
+from ..pipeline.plan import Failure, plan_shards
+from ..pipeline.run import run_conversion
 from ._base import SynthMethod
 from .images import FITS, ImageSample, ImageSet, discover_images, load_image, prepare_image, sample_seed
 
@@ -92,6 +92,9 @@ class SynthShardTask:
     samples: tuple[tuple[int, ImageSample], ...]  # (index in split, sample), in index order
     n_classes: int = 0  # segmentation: masks are checked against it
     table: Any = None  # segmentation from COCO: the ClassTable
+    # Indices (in split) still to convert; None = all. The others are already in the store (a
+    # shard left partly written by an earlier run with failed samples) and are not made again.
+    todo: frozenset[int] | None = None
 
 
 @dataclass(frozen=True)
@@ -141,7 +144,7 @@ def synth_shard(task: SynthShardTask) -> SynthShardResult:
     """Convert every image of ``task``'s shard and write it; list the images that failed.
 
     The shard is written in one go when every image converts; otherwise the good samples are
-    written one by one and the failed ones stay missing (a re-run retries only them).
+    written one by one and the failed ones stay missing (a re-run converts only them: ``todo``).
     """
     from ..pipeline._malloc import tune_allocator
     from ..store import open_store_writer
@@ -150,6 +153,8 @@ def synth_shard(task: SynthShardTask) -> SynthShardResult:
     good: list[tuple[int, np.ndarray, int, str, np.ndarray | None]] = []
     failures: list[Failure] = []
     for index, s in task.samples:
+        if task.todo is not None and index not in task.todo:
+            continue
         try:
             if s.mask is not None:
                 f, m, label = convert_masked(task, s)
@@ -159,7 +164,7 @@ def synth_shard(task: SynthShardTask) -> SynthShardResult:
         except _SAMPLE_ERRORS as err:
             failures.append(Failure(task.split, s.sample_id, s.source, str(err)))
     writer = open_store_writer(task.store_path, lock=False, expect_key=task.cache_key)
-    if not failures:
+    if not failures and task.todo is None:
         writer.write_shard(task.split, task.shard, [(f, label, sid, m) for _, f, label, sid, m in good])
     else:
         for index, f, label, sid, m in good:
@@ -320,25 +325,12 @@ def _synth_convert(images, method, out, classes, labels, split, frames, size, fi
                 decoder_versions={"eventkit.synth": str(m.version)}, samples_per_shard=samples_per_shard,
                 overwrite=overwrite,
             )  # fmt: skip
-            per_shard = writer.samples_per_shard
-            report = SynthReport(store_path, counts, iset.classes, iset.class_order)
-            tasks = []
-            for sp in iset.splits:
-                missing = set(writer.missing(sp).tolist())
-                items = [s for s in iset.samples if s.split == sp]
-                for lo in range(0, len(items), per_shard):
-                    group = tuple((i, items[i]) for i in range(lo, min(lo + per_shard, len(items))))
-                    if any(i in missing for i, _ in group):
-                        tasks.append(SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key,
-                                                    sp, lo // per_shard, group, len(iset.classes), table))  # fmt: skip
-            todo = sum(len(x.samples) for x in tasks)
-            report.skipped = sum(counts.values()) - todo
-            if tasks:  # a finished store starts no executor
-                from .._signals import deferred_sigterm
-
-                with deferred_sigterm():  # a cluster cut off while starting fails to close
-                    ex.start(todo)
-            run_shard_tasks(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
+            missing = {sp: set(writer.missing(sp).tolist()) for sp in iset.splits}
+            plan = plan_shards(iset.splits, iset.samples, writer.samples_per_shard, missing)
+            report = SynthReport(store_path, counts, iset.classes, iset.class_order, skipped=plan.skipped)
+            tasks = [SynthShardTask(m, t, int(size), fit, int(seed), store_path, writer.cache_key, p.split, p.shard,
+                                    p.samples, len(iset.classes), table, p.todo) for p in plan.shards]  # fmt: skip
+            run_conversion(ex, synth_shard, tasks, writer, report, progress=progress, desc=f"synth {m.name}")
         finally:
             if writer is not None:
                 writer.close()  # release the lock on any exit (finalize has already released it)

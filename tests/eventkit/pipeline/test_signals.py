@@ -107,13 +107,13 @@ def test_task_specs_carry_absolute_paths(gestures_data, manifest, tmp_path, monk
 
     conv = sys.modules["eventkit.pipeline.convert"]
     seen: list = []
-    real = conv.run_shard_tasks
+    real = conv.run_conversion
 
     def spy(ex, fn, tasks, *args, **kwargs):
         seen.extend(tasks)
         return real(ex, fn, tasks, *args, **kwargs)
 
-    monkeypatch.setattr(conv, "run_shard_tasks", spy)
+    monkeypatch.setattr(conv, "run_conversion", spy)
     work = tmp_path / "cwd"
     work.mkdir()
     monkeypatch.chdir(work)
