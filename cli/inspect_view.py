@@ -113,6 +113,8 @@ def format_facts(f: dict[str, Any]) -> list[str]:
     if f["partial_files"]:
         rows.append(("leftovers", f"{f['partial_files']} *.partial files of a killed writer (removed on resume)"))
     rows.append(("classes", f"{len(f['classes'])}"))
+    if f.get("masks"):
+        rows.append(("masks", _mask_summary(f["masks"])))
     out = [f"{k:<13} {v}" for k, v in rows]
 
     # Per-split table.
@@ -134,8 +136,10 @@ def format_facts(f: dict[str, Any]) -> list[str]:
         out += ["", f"T distribution ({f['lengths']['count']:,} written samples, T_max {f['t_max']})"]
         out += _histogram(f["lengths"]["histogram"])
 
-    # Label counts: classes down, splits across.
-    if f["classes"]:
+    # Segmentation store: pixel shares by class (its per-sample labels mean nothing); else label counts.
+    if f.get("masks"):
+        out += ["", *_mask_table(f)]
+    elif f["classes"]:
         out.append("")
         names = list(next(iter(f["splits"].values()))["label_counts"]) if f["splits"] else f["classes"]
         head = ["label", "class", *f["splits"]]
@@ -146,6 +150,39 @@ def format_facts(f: dict[str, Any]) -> list[str]:
         if more > 1:
             out.append(f"... {more} more classes (--json lists all)")
     return out
+
+
+def _pct(x: float | None) -> str:
+    return "-" if x is None else f"{100 * x:.1f}%"
+
+
+def _mask_summary(m: dict[str, Any]) -> str:
+    """One line: a segmentation store's mask classes and ignored share."""
+    line = (f"segmentation targets: {m['classes']} classes, {m['ignore_index']} = ignore; "
+            f"ignored pixels {_pct(m['ignore_fraction'])}")  # fmt: skip
+    if m.get("other_fraction"):
+        line += f"; {_pct(m['other_fraction'])} of pixels name no class (damaged or mislabelled masks)"
+    if m["sampled"] < m["of"]:
+        line += f" (from {m['sampled']:,} of {m['of']:,} masks)"
+    return line
+
+
+def _mask_table(f: dict[str, Any]) -> list[str]:
+    """Pixel share per class (rows) and split (columns), and the ignored share."""
+    splits = {k: v["masks"] for k, v in f["splits"].items() if "masks" in v}
+
+    def share(s: dict[str, Any], count: int) -> str:
+        total = sum(s["pixels"]) + s["ignored"] + s["other"]
+        return _pct(count / total) if total else "-"
+
+    head = ["label", "class", *[f"{k} pixels" for k in splits], "all"]
+    body: list[list[Any]] = [[i, name, *[share(s, s["pixels"][i]) for s in splits.values()],
+                              _pct(f["masks"]["class_fractions"][name])] for i, name in enumerate(f["classes"])]  # fmt: skip
+    body.append([f["masks"]["ignore_index"], "(ignore)", *[share(s, s["ignored"]) for s in splits.values()],
+                 _pct(f["masks"]["ignore_fraction"])])  # fmt: skip
+    more = len(body) - LABEL_ROWS
+    return _table(head, body[:LABEL_ROWS] + body[-1:] if more > 1 else body) + (
+        [f"... {more} more classes (--json lists all)"] if more > 1 else [])
 
 
 def _damage_lines(f: dict[str, Any]) -> list[str]:

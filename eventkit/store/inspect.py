@@ -25,6 +25,11 @@ __all__ = ["codec_description", "inspect_store", "length_stats", "mark_for_rewri
 
 # Bytes of one stored event: the columns t, x, y, p are int64, uint16, uint16, uint8.
 EVENT_BYTES = 8 + 2 + 2 + 1
+#: Masks read per split for the class shares of a segmentation store (evenly spaced written
+#: samples): enough for shares to a fraction of a percent, and inspect stays quick on large stores.
+MASK_SAMPLES = 256
+#: The mask value of pixels that no class covers (segmentation stores).
+IGNORE_INDEX = 255
 
 
 def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
@@ -51,7 +56,10 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
         (the frame or event files), ``raw_bytes`` (the written samples uncompressed, frames
         padded to T_max), ``compression_ratio`` (raw / data, None before any data) and
         ``bytes_per_sample``, ``created``, ``finalized``, ``partial_files`` (leftovers of a
-        killed writer).
+        killed writer). A segmentation store (masks) adds ``masks``: ``classes``, ``ignore_index``,
+        ``class_fractions`` (pixel share by class name), ``ignore_fraction``, ``other_fraction``
+        (values that name no class), estimated from ``sampled`` of the ``of`` written masks (at
+        most :data:`MASK_SAMPLES` per split, evenly spaced), and per split ``masks`` (pixel counts).
 
     Raises
     ------
@@ -87,6 +95,8 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
             counts = arrays["counts"][written]
             info["events"] = _event_stats(counts)
             split_raw = int(counts.sum()) * EVENT_BYTES
+        if kind == "frames" and attrs.get("masks") and info["created"]:
+            info["masks"] = _mask_stats(root[split], written, len(classes))
         info["data_bytes"], info["raw_bytes"] = split_data, split_raw
         raw, data = raw + split_raw, data + split_data
         splits[split] = info
@@ -133,6 +143,8 @@ def inspect_store(path: str | os.PathLike[str]) -> dict[str, Any]:
         facts["frame_shape"] = [int(attrs["t_max"]), int(pol), int(h), int(w)]
         facts["lengths"] = length_stats(np.concatenate(all_lengths) if all_lengths else np.zeros(0, np.int64),
                                         int(attrs["t_max"]))  # fmt: skip
+        if attrs.get("masks"):
+            facts["masks"] = _merge_mask_stats([v["masks"] for v in splits.values() if "masks" in v], classes)
     else:
         facts["dtype"] = "events (t int64, x uint16, y uint16, p uint8)"
     return facts
@@ -314,6 +326,43 @@ def _split_arrays(root: zarr.Group, split: str, n: int, kind: str) -> tuple[dict
     if unreadable:
         info["unreadable"] = unreadable
     return info, arrays
+
+
+def _mask_stats(group: Any, written: np.ndarray, num_classes: int) -> dict[str, Any]:
+    """Pixel counts per mask value over up to :data:`MASK_SAMPLES` evenly spaced written masks of a split.
+
+    ``pixels[k]`` counts class ``k``, ``ignored`` the value 255, ``other`` values that name no class
+    (a damaged or mislabelled mask). A mask array that cannot be read gives ``unreadable``.
+    """
+    done = np.flatnonzero(written)
+    pick = done[np.unique(np.linspace(0, len(done) - 1, MASK_SAMPLES).round().astype(np.int64))] if len(done) else done
+    stats: dict[str, Any] = {"sampled": int(len(pick)), "of": int(len(done)), "pixels": [0] * num_classes,
+                             "ignored": 0, "other": 0}  # fmt: skip
+    if not len(pick):
+        return stats
+    try:
+        masks = np.asarray(group["mask"].get_orthogonal_selection((pick, slice(None), slice(None))))
+    except DAMAGE_ERRORS as exc:
+        stats["unreadable"] = f"{type(exc).__name__}: {exc}"
+        return stats
+    counts = np.bincount(masks.ravel(), minlength=256)
+    stats["pixels"] = [int(c) for c in counts[:num_classes]]
+    stats["ignored"] = int(counts[IGNORE_INDEX])
+    stats["other"] = int(counts.sum() - counts[:num_classes].sum() - counts[IGNORE_INDEX])
+    return stats
+
+
+def _merge_mask_stats(per_split: list[dict[str, Any]], classes: list[str]) -> dict[str, Any]:
+    """All splits' :func:`_mask_stats` together, with shares: ``class_fractions``, ``ignore_fraction``."""
+    pixels = np.sum([s["pixels"] for s in per_split], axis=0) if per_split else np.zeros(len(classes), np.int64)
+    ignored = sum(s["ignored"] for s in per_split)
+    other = sum(s["other"] for s in per_split)
+    total = int(pixels.sum()) + ignored + other
+    frac = (lambda c: round(c / total, 6)) if total else (lambda c: None)
+    return {"classes": len(classes), "ignore_index": IGNORE_INDEX, "sampled": sum(s["sampled"] for s in per_split),
+            "of": sum(s["of"] for s in per_split), "pixels": int(total),
+            "class_fractions": {name: frac(int(c)) for name, c in zip(classes, pixels)},
+            "ignore_fraction": frac(ignored), "other_fraction": frac(other)}  # fmt: skip
 
 
 def _missing_files(p: Path, attrs: dict[str, Any], split: str, written: np.ndarray) -> list[str]:

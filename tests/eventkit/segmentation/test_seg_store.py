@@ -70,3 +70,24 @@ def test_damaged_mask_chunk_is_an_error(tmp_path: Path) -> None:
     with pytest.raises(StoreCorruptError):
         sp.read_mask(0)
     assert sp.verify_sample(0) is not None
+
+
+def test_inspect_reports_mask_classes_and_ignored_share(tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from eventkit.store.inspect import inspect_store
+    from eventkit_cli.eventkit_cli import main
+
+    _, ms, _ = _write(tmp_path / "seg.zarr", True, np.random.default_rng(1))
+    _write(tmp_path / "plain.zarr", False, np.random.default_rng(1))
+    m = inspect_store(tmp_path / "seg.zarr")["masks"]
+    count = {v: int((ms == v).sum()) for v in (0, 1, 2, 255)}  # independent count over all masks
+    assert m["classes"] == 3 and m["sampled"] == m["of"] == 5 and m["pixels"] == ms.size
+    assert m["ignore_fraction"] == pytest.approx(count[255] / ms.size, abs=1e-6) and m["other_fraction"] == 0
+    assert [m["class_fractions"][c] for c in ("bg", "a", "b")] == pytest.approx(
+        [count[k] / ms.size for k in (0, 1, 2)], abs=1e-6)
+    assert "masks" not in inspect_store(tmp_path / "plain.zarr")
+    out = CliRunner().invoke(main, ["inspect", str(tmp_path / "seg.zarr")]).output
+    assert "3 classes, 255 = ignore" in out and f"ignored pixels {100 * count[255] / ms.size:.1f}%" in out
+    assert "(ignore)" in out and "train pixels" in out
+    assert "ignore" not in CliRunner().invoke(main, ["inspect", str(tmp_path / "plain.zarr")]).output
