@@ -198,6 +198,9 @@ def list_cmd(root: Path | None) -> None:
             state = f"{have} of {len(m.files)} files downloaded"
         how = "manual download" if m.manual else ("generated locally" if m.generator else "automatic download")
         click.echo(f"{m.name:<20} {len(m.classes):>4} classes  {how:<18}  {state:<18}  {m.title}")
+    from .shapes_convert import list_line
+
+    click.echo(list_line(root))  # images with masks, not a manifest: converted through eventkit synth
 
 
 @main.command()
@@ -334,11 +337,16 @@ def convert(name, frames, split_by, duration, dtype, representation, bins, polar
         --walltime 02:00:00 --queue cpu --account myproj
       eventkit convert nmnist --frames 8 --out /shared/nm.zarr --part $SLURM_ARRAY_TASK_ID/8   # sbatch --array=0-7
       eventkit convert nmnist --frames 8 --out /shared/nm.zarr --finalize                      # after all 8 parts
+      eventkit convert synthetic-shapes --frames 8    # images + masks: eventkit synth, saccades (a segmentation store)
 
     \b
     Job arrays (--part K/N): shard g (numbered across splits) belongs to part g % N; K counts from 0
     (sbatch --array=0-7 for N=8; LSF indices start at 1: --part $((LSB_JOBINDEX-1))/N).
     """
+    if name == "synthetic-shapes":  # images with masks: eventkit synth with the shared options
+        from .shapes_convert import convert_synthetic_shapes
+
+        return convert_synthetic_shapes(click.get_current_context(), dict(locals()))
     from eventkit.pipeline import convert as run_convert
 
     if dtype is not None and (dtype in FLOAT_STORE_DTYPES) != (representation != "frames"):
