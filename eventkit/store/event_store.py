@@ -7,7 +7,7 @@ written one block of S samples at a time (see :mod:`eventkit.store.layout`).
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -17,7 +17,8 @@ from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import Crc32cCodec
 
 from ..events import EVENT_DTYPE, SensorSize, validate_events
-from ._common import LockedWriter, open_root, prepare_root, require_array
+from ._common import LockedWriter, prepare_root, require_array
+from ._reader_base import StoreReader
 from ._remote import location, zarr_store
 from .cache_key import key_inputs
 from .errors import IncompleteStoreError, StoreCorruptError
@@ -28,7 +29,6 @@ from .integrity import (
     chunk_file,
     corrupt,
     missing_chunks,
-    open_checked,
     read_chunked,
 )
 from .layout import FORMAT_VERSION, default_compressor
@@ -187,50 +187,13 @@ def open_event_store(
     return EventStore(path, allow_incomplete=allow_incomplete, expect_key=expect_key, expect_params=expect_params)
 
 
-class EventStore(Mapping[str, "EventSplit"]):
+class EventStore(StoreReader["EventSplit"]):
     """A read-only event store: split name -> :class:`EventSplit`."""
 
-    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
-        self.path = location(path)
-        self._options = options
-        self._group, self.attrs = open_checked(self.path, "events", open_root, options)
-        self._splits: dict[str, EventSplit] = {}
+    kind = "events"
 
-    @property
-    def classes(self) -> list[str]:
-        return list(self.attrs["classes"])
-
-    @property
-    def sensor(self) -> SensorSize:
-        return SensorSize(*self.attrs["sensor"])
-
-    @property
-    def params(self) -> dict[str, Any]:
-        return dict(self.attrs["params"])
-
-    def __getitem__(self, split: str) -> EventSplit:
-        if split not in self.attrs["splits"]:
-            raise KeyError(f"unknown split {split!r}; {self.path} has {sorted(self.attrs['splits'])}")
-        if split not in self._splits:
-            try:
-                group = self._group[split]
-            except KeyError:
-                raise IncompleteStoreError(f"{self.path}: split {split!r} has not been created yet") from None
-            self._splits[split] = EventSplit(group, split, int(self.attrs["samples_per_shard"]), store=self)
-        return self._splits[split]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.attrs["splits"])
-
-    def __len__(self) -> int:
-        return len(self.attrs["splits"])
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (EventStore._reopen, (self.path, self._options))
-
-    @staticmethod
-    def _reopen(path: Path, options: dict[str, Any]) -> EventStore:
-        return EventStore(path, **options)
+    def _open_split(self, group: zarr.Group, split: str) -> EventSplit:
+        return EventSplit(group, split, int(self.attrs["samples_per_shard"]), store=self)
 
 
 class EventSplit:

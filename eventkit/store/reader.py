@@ -16,10 +16,8 @@ from typing import Any, NamedTuple
 import numpy as np
 import zarr
 
-from ..events import SensorSize
-from ._common import open_root
 from ._fastread import ShardReader
-from ._remote import location
+from ._reader_base import StoreReader
 from .errors import IncompleteStoreError, StoreCorruptError
 from .integrity import (
     DAMAGE_ERRORS,
@@ -28,7 +26,6 @@ from .integrity import (
     chunk_file,
     corrupt,
     missing_chunks,
-    open_checked,
     read_chunked,
 )
 
@@ -80,29 +77,13 @@ def open_store(
     return FrameStore(path, allow_incomplete=allow_incomplete, expect_key=expect_key, expect_params=expect_params)
 
 
-class FrameStore(Mapping[str, "FrameSplit"]):
+class FrameStore(StoreReader["FrameSplit"]):
     """A read-only frame store: a mapping from split name to :class:`FrameSplit`."""
 
-    def __init__(self, path: str | os.PathLike[str], **options: Any) -> None:
-        self.path = location(path)  # a local folder (fast read path) or an object-store URL
-        self._options = options
-        self._group, self.attrs = open_checked(self.path, "frames", open_root, options)
-        self._splits: dict[str, FrameSplit] = {}
+    kind = "frames"
 
-    @property
-    def params(self) -> dict[str, Any]:
-        """The frame parameters the store was built with."""
-        return dict(self.attrs["params"])
-
-    @property
-    def classes(self) -> list[str]:
-        """Class names; label ``k`` is ``classes[k]``."""
-        return list(self.attrs["classes"])
-
-    @property
-    def sensor(self) -> SensorSize:
-        """``(width, height, polarities)``."""
-        return SensorSize(*self.attrs["sensor"])
+    def _open_split(self, group: zarr.Group, split: str) -> FrameSplit:
+        return FrameSplit(group, split, self.t_max, store=self)
 
     @property
     def dtype(self) -> np.dtype:
@@ -117,41 +98,9 @@ class FrameStore(Mapping[str, "FrameSplit"]):
     def t_max(self) -> int:
         return int(self.attrs["t_max"])
 
-    @property
-    def cache_key(self) -> str:
-        return str(self.attrs["cache_key"])
-
-    @property
-    def complete(self) -> bool:
-        return bool(self.attrs.get("complete"))
-
-    def __getitem__(self, split: str) -> FrameSplit:
-        if split not in self.attrs["splits"]:
-            raise KeyError(f"unknown split {split!r}; {self.path} has {sorted(self.attrs['splits'])}")
-        if split not in self._splits:
-            try:
-                group = self._group[split]
-            except KeyError:  # only in an incomplete store: its writer was killed while creating it
-                raise IncompleteStoreError(f"{self.path}: split {split!r} has not been created yet") from None
-            self._splits[split] = FrameSplit(group, split, self.t_max, store=self)
-        return self._splits[split]
-
-    def __iter__(self) -> Iterator[str]:
-        return iter(self.attrs["splits"])
-
-    def __len__(self) -> int:
-        return len(self.attrs["splits"])
-
     def __repr__(self) -> str:
         sizes = ", ".join(f"{k}={v}" for k, v in self.attrs["splits"].items())
         return f"<FrameStore {self.path} {self.attrs['dataset']} {self.params} {sizes}>"
-
-    def __reduce__(self) -> tuple[Any, ...]:
-        return (_reopen, (self.path, self._options))
-
-
-def _reopen(path: Path, options: dict[str, Any]) -> FrameStore:
-    return FrameStore(path, **options)
 
 
 class FrameSplit:

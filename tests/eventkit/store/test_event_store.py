@@ -57,3 +57,30 @@ def test_event_store_round_trip_and_resume(tmp_path):
             np.testing.assert_array_equal(got.events, events(split, i))
             assert got.label == i % 10 and got.sample_id == f"s{i}"
             assert view.offsets[i + 1] - view.offsets[i] == got.events.size
+
+
+def test_frame_and_event_stores_share_one_reader(tmp_path):
+    """Both readers are StoreReaders: the same attrs properties, split lookup and pickling by path."""
+    import pickle
+
+    from eventkit.store import FrameStore, create_store, open_store
+    from eventkit.store._reader_base import StoreReader
+
+    ev = tmp_path / "ev.zarr"
+    w = create(ev)
+    write(w, "train", 0)
+    w.close()
+    fr = tmp_path / "fr.zarr"
+    fw = create_store(fr, splits={"train": 2}, t_max=2, sensor=(4, 4, 2), params={"frames": 2}, classes=["a"],
+                      dataset="toy")  # fmt: skip
+    fw.close()
+    stores = [open_event_store(ev, allow_incomplete=True), open_store(fr, allow_incomplete=True)]
+    assert isinstance(stores[1], FrameStore)
+    for st in stores:
+        assert isinstance(st, StoreReader) and not st.complete and len(st.cache_key) == 64
+        assert st.classes == list(st.attrs["classes"]) and tuple(st.sensor) == tuple(st.attrs["sensor"])
+        with pytest.raises(KeyError, match="unknown split"):
+            st["nope"]
+        again = pickle.loads(pickle.dumps(st))
+        assert type(again) is type(st) and again.path == st.path and again._options == st._options
+        assert list(again) == list(st) and len(again["train"]) == len(st["train"])
