@@ -20,18 +20,17 @@ def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int,
                        device: str, out: Path, seed: int, optimizer: str, weight_decay: float, val_fraction: float,
                        overwrite: bool, max_batches: int | None, echo: Callable[[str], None] = print,
                        resume: bool = False, distributed: bool = False, loss: str | None = None,
-                       workers: int = 0, **_ignored: Any) -> None:  # fmt: skip
+                       workers: int = 0, dist_timeout: float = 600.0, **_ignored: Any) -> None:  # fmt: skip
     """``snnmodels train`` on a segmentation store: pixel-wise CE, mIoU, best.pt on validation mIoU.
 
     ``loss`` is the ``--loss`` the user gave (None when left at its default): segmentation trains
     with pixel-wise cross-entropy only, so anything but ``ce`` is refused rather than ignored.
+    ``distributed`` joins the job a launcher (torchrun) describes: one rank of a data-parallel run
+    (global batch norm on; only rank 0 prints and writes OUT).
     """
     from snnmodels.models import SEGMENTATION_MODELS
     from snnmodels.training.seg_train import SegTrainConfig, fit_segmentation
 
-    if distributed:
-        raise ConfigError("--distributed is not supported for segmentation stores yet; train on one process "
-                          "(a GPU: --device cuda --backend cupy)")  # fmt: skip
     if loss is not None and loss != "ce":
         raise ConfigError(f"{store} is a segmentation store: it trains with pixel-wise cross-entropy "
                           f"(--loss ce), not --loss {loss}")  # fmt: skip
@@ -44,7 +43,19 @@ def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int,
     cfg = SegTrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay, T=T, backend=backend, device=device,
                          seed=seed, val_fraction=val_fraction, max_batches=max_batches, num_workers=workers)  # fmt: skip
-    res = fit_segmentation(cfg, log=echo, overwrite=overwrite, resume=resume)
+    from snnmodels.training.distributed import SINGLE, init_distributed, require_launch_env
+
+    dist = SINGLE
+    if distributed:
+        env = require_launch_env()  # no launcher variables: one DistributedError line
+        dist = init_distributed(env, "cpu" if device == "auto" and backend == "numba" else device,
+                                timeout_s=dist_timeout)  # fmt: skip
+    try:
+        res = fit_segmentation(cfg, log=echo, overwrite=overwrite, resume=resume, dist=dist)
+    finally:
+        dist.close()
+    if not dist.is_main:
+        return  # rank 0 reports for the whole job
     if res.test is not None:
         echo(res.table())
         val = "" if math.isnan(res.best_miou) else f", validation mIoU {res.best_miou:.3f}"

@@ -123,6 +123,13 @@ class SegBatches:
             steps.append((lo + size * self.rank // self.world_size, lo + size * (self.rank + 1) // self.world_size))
         return steps
 
+    def global_sizes(self) -> list[int]:
+        """The size of the global batch of each of this process's steps (all ranks together)."""
+        from snnmodels.training.data import global_batches
+
+        return [hi - lo for lo, hi in global_batches(len(self.indices), self.batch_size, False)
+                if self.world_size == 1 or hi - lo >= self.world_size]  # fmt: skip
+
     def batches(self, order: torch.Tensor | None = None,
                 max_batches: int | None = None) -> Iterator[tuple[torch.Tensor, torch.Tensor]]:  # fmt: skip
         """Batches in ``order`` (positions into :attr:`indices`; None: as stored), at most ``max_batches``."""

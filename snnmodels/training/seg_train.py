@@ -32,6 +32,7 @@ import torch
 import torch.nn.functional as F
 
 from snnmodels.errors import CheckpointError, ConfigError
+from snnmodels.training.distributed import Dist
 from snnmodels.training.seg_metrics import IGNORE_INDEX, SegMetrics, confusion_matrix, format_iou_table, seg_metrics
 
 __all__ = ["SegData", "SegResult", "SegTrainConfig", "evaluate_segmenter", "fit_segmentation", "is_segmentation_store",
@@ -132,10 +133,19 @@ def evaluate_segmenter(model: torch.nn.Module, data: SegData | Iterable[tuple[to
     ``(frames [B, T, C, H, W], masks [B, H, W])`` batches, such as a
     :class:`~snnmodels.training.seg_data.SegBatches`.
     """
+    loss_sum, n, cm = _eval_sums(model, data.batches(batch_size) if isinstance(data, SegData) else data, num_classes,
+                                 device=device, label_smoothing=label_smoothing, max_batches=max_batches)  # fmt: skip
+    return (loss_sum / n if n else math.nan), cm
+
+
+@torch.no_grad()
+def _eval_sums(model: torch.nn.Module, batches: Iterable[tuple[torch.Tensor, torch.Tensor]], num_classes: int, *,
+               device: torch.device | str, label_smoothing: float = 0.0,
+               max_batches: int | None = None) -> tuple[float, int, torch.Tensor]:  # fmt: skip
+    """Summed loss (sample-weighted), samples with a labelled pixel, confusion matrix: what ranks add up."""
     model.eval()
     cm = torch.zeros(num_classes, num_classes, dtype=torch.int64)
     loss_sum, n = 0.0, 0
-    batches = data.batches(batch_size) if isinstance(data, SegData) else data
     for b, (xb, yb) in enumerate(batches):
         if max_batches is not None and b >= max_batches:
             break
@@ -147,7 +157,15 @@ def evaluate_segmenter(model: torch.nn.Module, data: SegData | Iterable[tuple[to
                                               label_smoothing=label_smoothing)) * y.shape[0]  # fmt: skip
             n += y.shape[0]
         cm += confusion_matrix(logits.argmax(1), y, num_classes)
-    return (loss_sum / n if n else math.nan), cm
+    return loss_sum, n, cm
+
+
+def _all_sum(dist: Dist, loss_sum: float, n: int, cm: torch.Tensor) -> tuple[float, int, torch.Tensor]:
+    """Add ``(loss_sum, n, cm)`` over the ranks (one all-reduce; identity in a one-process run)."""
+    if not dist.enabled:
+        return loss_sum, n, cm
+    t = dist.sum(torch.cat([torch.tensor([loss_sum, float(n)], dtype=torch.float64), cm.flatten().double()]))
+    return float(t[0]), int(round(float(t[1]))), t[2:].round().long().reshape(cm.shape)
 
 
 @dataclass
@@ -279,20 +297,27 @@ def _check_resumable(ckpt: dict[str, Any], cfg: SegTrainConfig, classes: list[st
 
 
 def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = print,
-                     overwrite: bool = False, resume: bool = False) -> SegResult:  # fmt: skip
+                     overwrite: bool = False, resume: bool = False, dist: Dist | None = None) -> SegResult:  # fmt: skip
     """Train ``cfg.model`` on ``cfg.store`` (see the module docstring); returns the history and test metrics.
 
     ``resume`` continues from ``OUT/last.pt`` (model, optimizer, scheduler, generator, history) up to
-    ``cfg.epochs``; ``overwrite`` replaces a run already in ``OUT``.
+    ``cfg.epochs``; ``overwrite`` replaces a run already in ``OUT``. ``dist`` (a joined
+    :class:`~snnmodels.training.distributed.Dist`) makes it one rank of a data-parallel job:
+    ``batch_size`` is the global batch, each rank takes its part of every batch (the same order and
+    augmentation draws on all ranks), validation and test are sharded and their counts summed, and
+    rank 0 alone logs and writes ``OUT``.
     """
     from eventkit.store import open_store
 
     from snnmodels.models import build_model
     from snnmodels.training.seg_data import SegBatches
+    from snnmodels.training.distributed import SINGLE, rank_seed, shard_indices
     from snnmodels.training.split import VAL_SPLIT_NAMES, carve_validation
     from snnmodels.training.trainer import resolve_device
 
-    say = log or (lambda _m: None)
+    dist = dist or SINGLE
+    main = dist.is_main
+    say = (log or (lambda _m: None)) if main else (lambda _m: None)
     cfg.validate()
     t_start = time.perf_counter()
     out = Path(cfg.out)
@@ -304,7 +329,7 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
         raise ConfigError(f"{out} already holds a run (last.pt); add --resume to continue it, choose another "
                           "--out or add --overwrite")  # fmt: skip
     out.mkdir(parents=True, exist_ok=True)
-    device = resolve_device(cfg.device, cfg.backend)
+    device = resolve_device(str(dist.device) if dist.enabled else cfg.device, cfg.backend)
     torch.manual_seed(cfg.seed)
     store = open_store(cfg.store)
     if not store.has_masks:
@@ -316,17 +341,22 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     if not n_train:
         raise ConfigError(f"{cfg.store}: no train split to train on (splits: {', '.join(store)})")
     opts = {"batch_size": cfg.batch_size, "T": cfg.T, "preload": cfg.preload, "num_workers": cfg.num_workers}
+    local = {**opts, "batch_size": max(1, -(-cfg.batch_size // dist.world_size))}
+
+    def shard(idx: list[int]) -> list[int]:  # this rank's contiguous part of an evaluation split
+        return [idx[i] for i in shard_indices(len(idx), dist.rank, dist.world_size)]
+
     train_idx: list[int] | None = None
     val: SegBatches | None
     if val_name is not None:
-        val = SegBatches(cfg.store, val_name, **opts)
+        val = SegBatches(cfg.store, val_name, indices=shard(list(range(len(store[val_name])))), **local)
         how = f"the store's {val_name!r} split"
     else:
         vs = carve_validation([str(s) for s in store["train"].sample_ids], cfg.val_fraction, cfg.seed)
         train_idx = list(vs.train_indices)
-        val = SegBatches(cfg.store, "train", indices=vs.val_indices, **opts) if vs.val_indices else None
+        val = SegBatches(cfg.store, "train", indices=shard(list(vs.val_indices)), **local) if vs.val_indices else None
         how = f"{len(vs.val_indices)} samples carved from train" if vs.val_indices else "none (best.pt is the last epoch)"
-    train = SegBatches(cfg.store, "train", indices=train_idx, **opts)
+    train = SegBatches(cfg.store, "train", indices=train_idx, rank=dist.rank, world_size=dist.world_size, **opts)
     T = train.T
     C, H, W = train.frame_shape
     model = build_model(cfg.model, input_size=(C, H, W), num_classes=k, backend=cfg.backend, **cfg.model_kwargs).to(device)
@@ -357,6 +387,10 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
         if start > cfg.epochs:
             raise ConfigError(f"{out / 'last.pt'} already holds {start - 1} epochs; raise --epochs to train further")
         say(f"resuming {out / 'last.pt'} after epoch {start - 1}")
+    if dist.enabled:
+        say(f"distributed: {dist.world_size} processes ({'NCCL' if device.type == 'cuda' else 'gloo'}), global "
+            f"batch {cfg.batch_size}")  # fmt: skip
+    net = dist.wrap(model, sync_bn=True)  # `model` stays the plain network: evaluation, checkpoints
     n_params = sum(p.numel() for p in model.parameters())
     stream = "in memory" if train.preloaded else f"streamed, {cfg.num_workers} workers"
     say(f"segmentation: {cfg.model} ({n_params / 1e3:.0f} k parameters, {cfg.backend}) on {Path(cfg.store).name}: "
@@ -364,54 +398,64 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     meta = {"kind": "segmentation", "model": cfg.model, "classes": list(classes), "input_size": [int(C), int(H), int(W)],
             "T": int(T), "backend": cfg.backend, "model_kwargs": dict(cfg.model_kwargs), "store": str(cfg.store),
             "config": {k2: v for k2, v in asdict(cfg).items() if isinstance(v, (int, float, str, bool, type(None)))}}  # fmt: skip
-    for epoch in range(start, cfg.epochs + 1):
-        t0 = time.perf_counter()
-        model.train()
-        order = torch.randperm(train.num_samples, generator=g)
-        cm = torch.zeros(k, k, dtype=torch.int64)
-        loss_sum, seen = 0.0, 0
-        for x, y in train.batches(order, cfg.max_batches):
-            if cfg.augment:
-                x, y = _augment(x, y, g)
-            x, y = x.to(device).transpose(0, 1), y.to(device)
-            logits = model(x, out_size=(H, W))
-            loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, label_smoothing=cfg.label_smoothing)
-            opt.zero_grad(set_to_none=True)
-            loss.backward()
-            opt.step()
-            loss_sum += float(loss.detach()) * y.shape[0]
-            seen += y.shape[0]
-            cm += confusion_matrix(logits.detach().argmax(1), y, k)
-        sched.step()
-        row: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
-                                 "train_miou": seg_metrics(cm).miou, "lr": opt.param_groups[0]["lr"]}  # fmt: skip
-        if val is not None:
-            vl, vcm = evaluate_segmenter(model, val.batches(max_batches=cfg.max_batches), k, device=device,
-                                         label_smoothing=cfg.label_smoothing)  # fmt: skip
-            vm = seg_metrics(vcm)
-            row.update(val_loss=vl, val_miou=vm.miou, val_pixel_acc=vm.pixel_acc)
-        row["seconds"] = time.perf_counter() - t0
-        history.append(row)
-        score = float(row["val_miou"]) if val is not None else float(epoch)
-        improved = score > best[0]
-        if improved:
-            best = (score, epoch)
-        ckpt = {**meta, "epoch": epoch, "state_dict": model.state_dict(), "history": history,
-                "optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict(),
-                "generator": g.get_state(), "best_score": float(best[0]), "best_epoch": int(best[1])}  # fmt: skip
-        torch.save(ckpt, out / "last.pt")
-        if improved:
-            torch.save(ckpt, out / "best.pt")
-        _write_log(history, out / "log.csv")
-        _curves(history, out / "curves.png", f"{cfg.model} on {Path(cfg.store).name} -> {out}")
-        vtxt = f", val loss {row['val_loss']:.3f} mIoU {row['val_miou']:.3f}" if val is not None else ""
-        say(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.3f} mIoU {row['train_miou']:.3f}{vtxt} "
-            f"({row['seconds']:.0f} s)")  # fmt: skip
+    hint = f"The last finished epoch is in {out / 'last.pt'}: run the same command with --resume"
+    with dist.guard(hint):  # a rank that died or timed out: one DistributedError, not a hang
+        for epoch in range(start, cfg.epochs + 1):
+            t0 = time.perf_counter()
+            model.train()
+            order = torch.randperm(train.num_samples, generator=g)  # the same on every rank
+            # one process: augmentations draw from g too (resumable through its state); ranks: their own
+            # draws (seeded by epoch and rank, so a resumed job repeats them), not copies of each other's
+            ga = g if not dist.enabled else torch.Generator().manual_seed(rank_seed(cfg.seed, epoch, dist.rank))
+            cm = torch.zeros(k, k, dtype=torch.int64)
+            loss_sum, seen = 0.0, 0
+            sizes = train.global_sizes()
+            for (x, y), n_step in zip(train.batches(order, cfg.max_batches), sizes):
+                if cfg.augment:
+                    x, y = _augment(x, y, ga)
+                x, y = x.to(device).transpose(0, 1), y.to(device)
+                logits = net(x, out_size=(H, W))
+                loss = F.cross_entropy(logits, y, ignore_index=IGNORE_INDEX, label_smoothing=cfg.label_smoothing)
+                opt.zero_grad(set_to_none=True)
+                # DDP averages the ranks' gradients: weight each rank's mean by its share of the global batch
+                (loss * (y.shape[0] * dist.world_size / n_step) if dist.enabled else loss).backward()
+                opt.step()
+                loss_sum += float(loss.detach()) * y.shape[0]
+                seen += y.shape[0]
+                cm += confusion_matrix(logits.detach().argmax(1), y, k)
+            sched.step()
+            loss_sum, seen, cm = _all_sum(dist, loss_sum, seen, cm)
+            row: dict[str, float] = {"epoch": epoch, "train_loss": loss_sum / max(seen, 1),
+                                     "train_miou": seg_metrics(cm).miou, "lr": opt.param_groups[0]["lr"]}  # fmt: skip
+            if val is not None:
+                vs_, vn, vcm = _all_sum(dist, *_eval_sums(model, val.batches(max_batches=cfg.max_batches), k, device=device,
+                                                           label_smoothing=cfg.label_smoothing))  # fmt: skip
+                vm = seg_metrics(vcm)
+                row.update(val_loss=vs_ / vn if vn else math.nan, val_miou=vm.miou, val_pixel_acc=vm.pixel_acc)
+            row["seconds"] = time.perf_counter() - t0
+            history.append(row)
+            score = float(row["val_miou"]) if val is not None else float(epoch)
+            improved = score > best[0]
+            if improved:
+                best = (score, epoch)
+            ckpt = {**meta, "epoch": epoch, "state_dict": model.state_dict(), "history": history,
+                    "optimizer_state": opt.state_dict(), "scheduler_state": sched.state_dict(),
+                    "generator": g.get_state(), "best_score": float(best[0]), "best_epoch": int(best[1])}  # fmt: skip
+            if main:
+                torch.save(ckpt, out / "last.pt")
+                if improved:
+                    torch.save(ckpt, out / "best.pt")
+                _write_log(history, out / "log.csv")
+                _curves(history, out / "curves.png", f"{cfg.model} on {Path(cfg.store).name} -> {out}")
+            vtxt = f", val loss {row['val_loss']:.3f} mIoU {row['val_miou']:.3f}" if val is not None else ""
+            say(f"epoch {epoch}/{cfg.epochs}: train loss {row['train_loss']:.3f} mIoU {row['train_miou']:.3f}{vtxt} "
+                f"({row['seconds']:.0f} s)")  # fmt: skip
     result = SegResult(out, history, best[1], best[0] if val is not None else math.nan, list(classes))
     if "test" in store:
-        model.load_state_dict(load_seg_checkpoint(out / "best.pt")["state_dict"])
-        test = SegBatches(cfg.store, "test", **opts)
-        _, tcm = evaluate_segmenter(model, test, k, device=device)
-        result.test = seg_metrics(tcm)
+        with dist.guard(hint):
+            dist.barrier()  # rank 0 has written best.pt
+            model.load_state_dict(load_seg_checkpoint(out / "best.pt")["state_dict"])
+            test = SegBatches(cfg.store, "test", indices=shard(list(range(len(store["test"])))), **local)
+            result.test = seg_metrics(_all_sum(dist, *_eval_sums(model, test, k, device=device))[2])
     result.seconds = time.perf_counter() - t_start
     return result

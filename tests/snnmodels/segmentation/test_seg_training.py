@@ -155,10 +155,12 @@ def test_resume_continues_like_an_uninterrupted_run(store: Path, tmp_path: Path)
         fit_segmentation(cfg(tmp_path / "c"), log=None, resume=True)
 
 
-def test_cli_refuses_other_losses_and_distributed(store: Path, tmp_path: Path) -> None:
+def test_cli_refuses_other_losses_and_distributed(store: Path, tmp_path: Path, monkeypatch) -> None:
+    for var in ("RANK", "WORLD_SIZE", "LOCAL_RANK", "MASTER_ADDR", "MASTER_PORT"):
+        monkeypatch.delenv(var, raising=False)
     r = CliRunner()
     base = ["train", "--store", str(store), "--epochs", "1", "--out", str(tmp_path / "r")]
-    for extra, words in ((["--loss", "mse"], "pixel-wise cross-entropy"), (["--distributed"], "not supported"),
+    for extra, words in ((["--loss", "mse"], "pixel-wise cross-entropy"), (["--distributed"], "needs a launcher"),
                          (["--resume"], "nothing to resume")):  # fmt: skip
         res = r.invoke(main, base + extra)
         assert res.exit_code != 0 and words in res.output and "Traceback" not in res.output, res.output
@@ -177,3 +179,27 @@ def test_streamed_training_matches_the_preloaded_run(store: Path, tmp_path: Path
         hist.append(fit_segmentation(cfg, log=None).history[0])
     assert hist[1]["train_loss"] == pytest.approx(hist[0]["train_loss"], rel=1e-5)
     assert hist[1]["val_miou"] == pytest.approx(hist[0]["val_miou"], rel=1e-5)
+
+
+@pytest.mark.slow  # two spawned processes: ~15 s on 2 cores
+def test_two_processes_train_like_one(store: Path, tmp_path: Path) -> None:
+    """DDP (gloo, 2 spawned ranks, global batch norm) follows the one-process run with the same global batch."""
+    from ._seg_ddp import run_seg_ranks
+
+    cfg = {"store": str(store), "model": "small-fpn", "epochs": 2, "batch_size": 3, "backend": "torch",
+           "val_fraction": 0.25, "augment": False, "model_kwargs": {"stages": ((4,), (8,)), "fpn_channels": 4}}
+    torch.set_num_threads(1)
+    try:
+        one = fit_segmentation(SegTrainConfig(**cfg, out=str(tmp_path / "one")), log=None)
+    finally:
+        torch.set_num_threads(max(1, __import__("os").cpu_count() or 1))
+    codes = run_seg_ranks(2, {**cfg, "out": str(tmp_path / "two")}, tmp_path / "res")
+    errs = [p.read_text() for p in (tmp_path / "res").glob("*.err")]
+    assert codes == [0, 0] and not errs, errs
+    ranks = [torch.load(tmp_path / "res" / f"rank{r}.pt", weights_only=True) for r in (0, 1)]
+    for got in ranks:
+        for a, b in zip(one.history, got["history"], strict=True):
+            assert b["train_loss"] == pytest.approx(a["train_loss"], rel=1e-4)
+            assert b["val_miou"] == pytest.approx(a["val_miou"], abs=1e-4)
+        assert got["test_miou"] == pytest.approx(one.test.miou, abs=1e-4)
+    assert (tmp_path / "two" / "best.pt").exists() and (tmp_path / "two" / "log.csv").exists()
