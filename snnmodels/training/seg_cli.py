@@ -20,13 +20,13 @@ def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int,
                        device: str, out: Path, seed: int, optimizer: str, weight_decay: float, val_fraction: float,
                        overwrite: bool, max_batches: int | None, echo: Callable[[str], None] = print,
                        resume: bool = False, distributed: bool = False, loss: str | None = None,
-                       workers: int = 0, dist_timeout: float = 600.0, **_ignored: Any) -> None:  # fmt: skip
+                       workers: int = 0, dist_timeout: float = 600.0, sync_bn: bool = True, **_ignored: Any) -> None:  # fmt: skip
     """``snnmodels train`` on a segmentation store: pixel-wise CE, mIoU, best.pt on validation mIoU.
 
     ``loss`` is the ``--loss`` the user gave (None when left at its default): segmentation trains
     with pixel-wise cross-entropy only, so anything but ``ce`` is refused rather than ignored.
     ``distributed`` joins the job a launcher (torchrun) describes: one rank of a data-parallel run
-    (global batch norm on; only rank 0 prints and writes OUT).
+    (global batch norm unless ``sync_bn`` is off; only rank 0 prints and writes OUT).
     """
     from snnmodels.models import SEGMENTATION_MODELS
     from snnmodels.training.seg_train import SegTrainConfig, fit_segmentation
@@ -42,7 +42,8 @@ def train_segmentation(*, store: Path, model: str, epochs: int, batch_size: int,
         echo("note: segmentation store: --model small-fpn")
     cfg = SegTrainConfig(store=str(store), model=model, out=str(out), epochs=epochs, batch_size=batch_size, lr=lr,
                          optimizer=optimizer, weight_decay=weight_decay, T=T, backend=backend, device=device,
-                         seed=seed, val_fraction=val_fraction, max_batches=max_batches, num_workers=workers)  # fmt: skip
+                         seed=seed, val_fraction=val_fraction, max_batches=max_batches, num_workers=workers,
+                         sync_bn=sync_bn)  # fmt: skip
     from snnmodels.training.distributed import SINGLE, init_distributed, require_launch_env
 
     dist = SINGLE

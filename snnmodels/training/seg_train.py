@@ -72,6 +72,7 @@ class SegTrainConfig:
     max_batches: int | None = None
     num_workers: int = 0
     preload: bool | str = "auto"
+    sync_bn: bool = True
     model_kwargs: dict[str, Any] = field(default_factory=dict)
 
     def validate(self) -> None:
@@ -390,7 +391,7 @@ def fit_segmentation(cfg: SegTrainConfig, log: Callable[[str], None] | None = pr
     if dist.enabled:
         say(f"distributed: {dist.world_size} processes ({'NCCL' if device.type == 'cuda' else 'gloo'}), global "
             f"batch {cfg.batch_size}")  # fmt: skip
-    net = dist.wrap(model, sync_bn=True)  # `model` stays the plain network: evaluation, checkpoints
+    net = dist.wrap(model, sync_bn=cfg.sync_bn)  # `model` stays the plain network: evaluation, checkpoints
     n_params = sum(p.numel() for p in model.parameters())
     stream = "in memory" if train.preloaded else f"streamed, {cfg.num_workers} workers"
     say(f"segmentation: {cfg.model} ({n_params / 1e3:.0f} k parameters, {cfg.backend}) on {Path(cfg.store).name}: "
