@@ -215,26 +215,26 @@ class _Killed(Exception):
 def test_crash_during_overwrite_keeps_the_old_store_then_rerun_finishes(
     gestures: Path, fresh8: Path, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    conv = importlib.import_module("eventkit.pipeline.convert")  # the module (the package re-exports the function)
+    run = importlib.import_module("eventkit.pipeline.run")  # convert and synth both run their shards through it
 
     out = tmp_path / "frames.zarr"
     _convert(gestures, out, 4)
     before = store_content(out)
-    real = conv.run_shard_tasks
+    real = run.run_shard_tasks
 
     def crash_half_way(ex, fn, tasks, writer, report, **kw):
         for _ in ex.map_unordered(fn, tasks[: len(tasks) // 2]):  # some shards written, then "killed"
             pass
         raise _Killed
 
-    monkeypatch.setattr(conv, "run_shard_tasks", crash_half_way)
+    monkeypatch.setattr(run, "run_shard_tasks", crash_half_way)
     with pytest.raises(_Killed):
         _convert(gestures, out, 8, overwrite=True)
     assert store_content(out) == before  # the old store is intact ...
     assert open_store(out).t_max == 4 and len(open_store(out)["train"]) == 22  # ... and readable
     assert not out.with_name(out.name + ".lock").exists()
 
-    monkeypatch.setattr(conv, "run_shard_tasks", real)
+    monkeypatch.setattr(run, "run_shard_tasks", real)
     r = _convert(gestures, out, 8, overwrite=True)  # resumes the half-written new store, then swaps
     assert r.complete and 0 < r.skipped < 33
     assert_same_store(fresh8, out)
