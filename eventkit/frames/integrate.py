@@ -73,6 +73,7 @@ import numpy as np
 from ..errors import EventFormatError, OptionError
 from ..events import EVENT_DTYPE, EventArray, SensorSize, make_events
 from . import _bins, _kernels
+from ._common import raise_bad
 
 # The fast path reads x, y, p of an EVENT_DTYPE record with one little-endian 8-byte load at byte
 # 5 (see _kernels.integrate_spans); only where the record layout is exactly the packed one.
@@ -200,15 +201,6 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
     crops = (cw, ch) != (sensor.width, sensor.height)
     identity = not crops and (w_out, h_out) == (sensor.width, sensor.height)
     return xmap, ymap, w_out, h_out, identity, crops
-
-
-def _raise_bad(events: EventArray, i: int, sensor: SensorSize) -> None:
-    e = events[i]
-    if int(e["p"]) > 1:
-        raise EventFormatError(f"event {i}: p = {int(e['p'])}; field 'p' must hold 0 (OFF) or 1 (ON) only")
-    if int(e["x"]) >= sensor.width:
-        raise EventFormatError(f"event {i}: x = {int(e['x'])} is outside a sensor of width {sensor.width}")
-    raise EventFormatError(f"event {i}: y = {int(e['y'])} is outside a sensor of height {sensor.height}")
 
 
 def to_frames(
@@ -353,7 +345,7 @@ def to_frames(
             t, x, y, p, xmap, ymap, t_lo, t_hi, filter_time, crops
         )
         if bad >= 0:
-            _raise_bad(ev, bad, sensor)
+            raise_bad(ev, bad, sensor)
     if n_kept == 0:  # nothing kept: a zero span at whichever bound is known
         tmin = tmax = lo if lo is not None else (hi if hi is not None else 0)
     t0 = lo if lo is not None else int(tmin)
@@ -386,7 +378,7 @@ def to_frames(
             plan.width, plan.stride, plan.n_frames, channels, h_out, w_out, out, maxv,
         )
     if bad >= 0:
-        _raise_bad(ev, bad, sensor)
+        raise_bad(ev, bad, sensor)
 
     result = out.reshape(plan.n_frames, channels, h_out, w_out)
     return _finish(result, out_dtype, return_stats, plan, binary, n_events, n_kept, n_time, n_crop, n_drop, n_sat)
@@ -424,7 +416,7 @@ def _integrate_fast(ev, t, sensor, mode, size, by_time, h_out, w_out, out_dtype,
         t, xyp, by_time, starts, channels, h_out, w_out, out, maxv
     )
     if bad >= 0:
-        _raise_bad(ev, bad, sensor)
+        raise_bad(ev, bad, sensor)
     if unsorted:
         return None
     return out.reshape(plan.n_frames, channels, h_out, w_out), plan, n_sat
