@@ -351,9 +351,9 @@ def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, sa
     writer = None
     try:
         writer = _open_writer(target, m, spec, samples, params, events, dtype, common, ex, part)
-        per_shard = writer.samples_per_block if events else writer.samples_per_shard
+        per_shard = writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
-        # event blocks are all-or-nothing (redo whole); frame shards keep what is there
+        # event shards are all-or-nothing (redo whole); frame shards keep what is there
         plan = plan_shards(m.splits, samples, per_shard, missing, part=part, whole=events)
         report = ConversionReport(store_path, counts, part=part, skipped=plan.skipped, part_shards=plan.owned)
         tasks = [ShardTask(m, spec, store_path, writer.cache_key, p.split, p.shard, p.samples,
@@ -476,7 +476,7 @@ def _finalize(store_path: Path, m: DatasetManifest, spec: FrameSpec | None, samp
     target = Target(store_path, store_path, replacing=False)
     writer = _open_writer(target, m, spec, samples, params, events, dtype, common, None, None, t_max=t_max)
     try:
-        per_shard = writer.samples_per_block if events else writer.samples_per_shard
+        per_shard = writer.samples_per_shard
         missing = {s: set(writer.missing(s).tolist()) for s in m.splits}
         report = ConversionReport(store_path, counts, skipped=sum(counts.values()) - sum(map(len, missing.values())))
         if not any(missing.values()):

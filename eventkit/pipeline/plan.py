@@ -100,7 +100,7 @@ def plan_shards(splits: Sequence[str], samples: Sequence[Any], per_shard: int,
     part
         ``(K, N)``: keep only the shards of job-array part K of N.
     whole
-        Redo a partly written shard whole (event blocks are written all at once); otherwise
+        Redo a partly written shard whole (event shards are written all at once); otherwise
         only its missing samples are converted (``todo``) and the others count as skipped.
     """
     plan = ShardPlan()

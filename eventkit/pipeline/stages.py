@@ -77,9 +77,10 @@ def convert_shard(task: ShardTask) -> ShardResult:
 
 
 def _write_frames(task: ShardTask, good, failures) -> int:
-    from ..store import open_store_writer
+    from ..store._worker_cache import worker_store_writer
 
-    writer = open_store_writer(task.store_path, lock=False, expect_key=task.cache_key)
+    # kept open across the shards this process writes when the store is on an object store
+    writer = worker_store_writer(task.store_path, task.cache_key, task.split, task.shard)
     if failures or not good:
         for index, f, label, sid in good:
             writer.write_sample(task.split, index, f, label, sid)
@@ -103,9 +104,9 @@ def _write_events(task: ShardTask, good, failures) -> int:
     from ..store.event_store import open_event_store_writer
 
     writer = open_event_store_writer(task.store_path, expect_key=task.cache_key)
-    if failures:  # event blocks are written whole; a block with a broken sample waits for a fix
+    if failures:  # event shards are written whole; a shard with a broken sample waits for a fix
         return 0
-    writer.write_block(task.split, task.shard, [(ev, label, sid) for _, ev, label, sid in good])
+    writer.write_shard(task.split, task.shard, [(ev, label, sid) for _, ev, label, sid in good])
     return len(good)
 
 

@@ -1,12 +1,13 @@
 """The optional event store: ragged events per sample, for users who transform events themselves.
 
 Same root attrs, cache key, lock and ``done``/``complete`` rules as the frame store; events are
-written one block of S samples at a time (see :mod:`eventkit.store.layout`).
+written one shard of S samples at a time (see :mod:`eventkit.store.layout`).
 """
 
 from __future__ import annotations
 
 import os
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 from pathlib import Path
 from typing import Any, NamedTuple
@@ -16,6 +17,7 @@ import zarr
 from zarr.abc.codec import BytesBytesCodec
 from zarr.codecs import Crc32cCodec
 
+from .._renamed import renamed_attribute, renamed_keyword
 from ..events import EVENT_DTYPE, SensorSize, validate_events
 from ._common import LockedWriter, prepare_root, require_array
 from ._reader_base import StoreReader
@@ -37,7 +39,7 @@ from .writer import SMALL_CODEC, STORE_EVERY_CHUNK, _lock
 __all__ = ["EventSample", "EventSplit", "EventStore", "EventStoreWriter", "create_event_store", "open_event_store",
            "open_event_store_writer"]
 
-EVENT_CHUNK = 1 << 20  # events per chunk of a block's columns
+EVENT_CHUNK = 1 << 20  # events per chunk of a shard's columns
 
 
 class EventSample(NamedTuple):
@@ -48,6 +50,7 @@ class EventSample(NamedTuple):
     sample_id: str
 
 
+@renamed_keyword("samples_per_block", "samples_per_shard")
 def create_event_store(
     path: str | os.PathLike[str],
     *,
@@ -58,7 +61,7 @@ def create_event_store(
     manifest_version: str | int | None = None,
     decoder_versions: Mapping[str, str] | None = None,
     params: Mapping[str, Any] | None = None,
-    samples_per_block: int = 64,
+    samples_per_shard: int = 64,
     compressor: BytesBytesCodec | None = None,
     lock: bool = True,
     overwrite: bool = False,
@@ -66,6 +69,7 @@ def create_event_store(
     """Create (or resume, if the cache key matches) an event store; arguments as ``create_store``.
 
     ``params`` describe any transform applied to the events before storing (part of the key).
+    ``samples_per_shard`` (S) samples are written together; ``samples_per_block=`` is its deprecated name.
     """
     path = location(path)  # a local folder or an object-store URL (s3://...)
     sensor = SensorSize.of(sensor)
@@ -83,7 +87,7 @@ def create_event_store(
         "sensor": list(sensor),
         "classes": list(classes),
         "splits": {k: int(v) for k, v in splits.items()},
-        "samples_per_shard": int(samples_per_block),
+        "samples_per_shard": int(samples_per_shard),
         "compressor": compressor.to_dict(),
         "chunks_stored": "all",
     }
@@ -92,7 +96,7 @@ def create_event_store(
         root, _ = prepare_root(path, "events", inputs, layout, overwrite=overwrite, check=("splits", "classes", "samples_per_shard"))
         for split, n in layout["splits"].items():
             g = root.require_group(split)
-            s = samples_per_block
+            s = samples_per_shard
             require_array(g, "counts", shape=(n,), dtype="int64", chunks=(s,), fill_value=0, compressors=SMALL_CODEC)
             require_array(g, "labels", shape=(n,), dtype="int64", chunks=(s,), fill_value=-1, compressors=SMALL_CODEC)
             require_array(g, "sample_ids", shape=(n,), dtype=str, chunks=(s,), fill_value="", compressors=SMALL_CODEC)
@@ -106,7 +110,7 @@ def create_event_store(
 
 
 class EventStoreWriter(LockedWriter):
-    """Writes blocks of samples into an event store (one writer per block)."""
+    """Writes shards of samples into an event store (one writer per shard)."""
 
     def __init__(self, path: Path, root: zarr.Group, lock: Any, compressor: BytesBytesCodec) -> None:
         self.path = path
@@ -114,28 +118,31 @@ class EventStoreWriter(LockedWriter):
         self._lock = lock
         self._compressor = compressor
         self.attrs = dict(root.attrs)
-        self.samples_per_block: int = self.attrs["samples_per_shard"]
+        self.samples_per_shard: int = self.attrs["samples_per_shard"]
         self.cache_key: str = self.attrs["cache_key"]
         self._done = {s: root[f"{s}/done"][:].astype(bool) for s in self.attrs["splits"]}
 
-    def n_blocks(self, split: str) -> int:
-        return -(-self.attrs["splits"][split] // self.samples_per_block)
+    # the names before one vocabulary (a shard of S samples, as in the frame store's writer)
+    samples_per_block = renamed_attribute("samples_per_block", "samples_per_shard")
 
-    def block_range(self, split: str, block: int) -> range:
-        """Sample indices held by ``block`` of ``split``."""
-        if not 0 <= block < self.n_blocks(split):
-            raise IndexError(f"block {block} out of range for split {split!r} ({self.n_blocks(split)} blocks)")
-        lo = block * self.samples_per_block
-        return range(lo, min(lo + self.samples_per_block, self.attrs["splits"][split]))
+    def n_shards(self, split: str) -> int:
+        return -(-self.attrs["splits"][split] // self.samples_per_shard)
+
+    def shard_range(self, split: str, shard: int) -> range:
+        """Sample indices held by ``shard`` of ``split``."""
+        if not 0 <= shard < self.n_shards(split):
+            raise IndexError(f"shard {shard} out of range for split {split!r} ({self.n_shards(split)} shards)")
+        lo = shard * self.samples_per_shard
+        return range(lo, min(lo + self.samples_per_shard, self.attrs["splits"][split]))
 
     def missing(self, split: str) -> np.ndarray:
         return np.flatnonzero(~self._done[split])
 
-    def write_block(self, split: str, block: int, samples: Sequence[tuple[np.ndarray, int, str]]) -> None:
-        """Write every sample of one block: ``(events, label, sample_id)`` in index order (idempotent)."""
-        rng = self.block_range(split, block)
+    def write_shard(self, split: str, shard: int, samples: Sequence[tuple[np.ndarray, int, str]]) -> None:
+        """Write every sample of one shard: ``(events, label, sample_id)`` in index order (idempotent)."""
+        rng = self.shard_range(split, shard)
         if len(samples) != len(rng):
-            raise ValueError(f"block {block} of split {split!r} holds {len(rng)} samples, got {len(samples)}")
+            raise ValueError(f"shard {shard} of split {split!r} holds {len(rng)} samples, got {len(samples)}")
         evs = [validate_events(np.asarray(s[0]), tuple(self.attrs["sensor"])) for s in samples]
         g = self.root[split]
         arr = {k: g[k].with_config(STORE_EVERY_CHUNK) for k in ("counts", "labels", "sample_ids", "done")}
@@ -144,7 +151,7 @@ class EventStoreWriter(LockedWriter):
             arr["done"][sl] = 0
             self._done[split][sl] = False
         cat = np.concatenate(evs) if evs else np.zeros(0, EVENT_DTYPE)
-        bg = g["events"].require_group(str(block))
+        bg = g["events"].require_group(str(shard))
         for name in "txyp":
             if name in bg:
                 del bg[name]  # the event count may differ from a killed earlier attempt
@@ -158,10 +165,29 @@ class EventStoreWriter(LockedWriter):
         arr["done"][sl] = 1  # last
         self._done[split][sl] = True
 
+    def n_blocks(self, split: str) -> int:
+        """Deprecated name of :meth:`n_shards`."""
+        _warn_renamed("n_blocks", "n_shards")
+        return self.n_shards(split)
+
+    def block_range(self, split: str, block: int) -> range:
+        """Deprecated name of :meth:`shard_range`."""
+        _warn_renamed("block_range", "shard_range")
+        return self.shard_range(split, block)
+
+    def write_block(self, split: str, block: int, samples: Sequence[tuple[np.ndarray, int, str]]) -> None:
+        """Deprecated name of :meth:`write_shard`."""
+        _warn_renamed("write_block", "write_shard")
+        self.write_shard(split, block, samples)
+
+
+def _warn_renamed(old: str, new: str) -> None:
+    warnings.warn(f"EventStoreWriter.{old} is deprecated, use .{new}", DeprecationWarning, stacklevel=3)
+
 
 def open_event_store_writer(path: str | os.PathLike[str], *, expect_key: str | None = None) -> EventStoreWriter:
-    """Open an existing event store for a pipeline worker that writes whole blocks (no lock taken:
-    the coordinator holds it, and each block is written by exactly one worker)."""
+    """Open an existing event store for a pipeline worker that writes whole shards (no lock taken:
+    the coordinator holds it, and each shard is written by exactly one worker)."""
     from zarr.registry import get_codec_class
 
     from .errors import StoreMismatchError, StoreNotFoundError
@@ -200,12 +226,12 @@ class EventSplit:
     """One split of an event store: ``split[i]`` -> :class:`EventSample`; ``offsets`` are global."""
 
     def __init__(
-        self, group: zarr.Group, name: str, samples_per_block: int, *, store: EventStore | None = None,
+        self, group: zarr.Group, name: str, samples_per_shard: int, *, store: EventStore | None = None,
         on_damage: Callable[[int, int, str, str | None], None] | None = None,
     ) -> None:  # fmt: skip
         self.name = name
         self._group = group
-        self._s = s = samples_per_block
+        self._s = s = samples_per_shard
         self._path = store.path if store is not None else Path(str(getattr(group.store, "root", group.store)))
         self._attrs = attrs = store.attrs if store is not None else {}
         self._on_damage = on_damage or self._raise_damage
@@ -251,26 +277,26 @@ class EventSplit:
         b = i // self._s
         lo = int(self.offsets[i] - self.offsets[b * self._s])
         hi = lo + int(self.counts[i])
-        block_dir = self._path / self.name / "events" / str(b)
+        shard_dir = self._path / self.name / "events" / str(b)
         total = int(self.offsets[min(len(self), b * self._s + self._s)] - self.offsets[b * self._s])
         out = np.empty(hi - lo, dtype=EVENT_DTYPE)
         try:
             cols = self._group[f"events/{b}"]
             for name in "txyp":
                 col = cols[name]
-                if col.shape != (total,):  # the counts and the block disagree
-                    raise ChunkDamage(block_dir / name, f"{col.shape[0]} events stored, the counts say {total}")
+                if col.shape != (total,):  # the counts and the shard disagree
+                    raise ChunkDamage(shard_dir / name, f"{col.shape[0]} events stored, the counts say {total}")
                 if self._attrs.get("chunks_stored") == "all":
                     for k in range(-(-total // int(col.chunks[0]))):
-                        if not (block_dir / name / "c" / str(k)).is_file():
-                            raise ChunkDamage(block_dir / name / "c" / str(k), "the chunk file is missing")
+                        if not (shard_dir / name / "c" / str(k)).is_file():
+                            raise ChunkDamage(shard_dir / name / "c" / str(k), "the chunk file is missing")
                 out[name] = col[lo:hi]
         except ChunkDamage as exc:
             raise corrupt(self._path, self.name, i, exc.problem, exc.file) from None
         except KeyError:
-            raise corrupt(self._path, self.name, i, f"its event block {b} is missing", block_dir) from None
+            raise corrupt(self._path, self.name, i, f"its event shard {b} is missing", shard_dir) from None
         except DAMAGE_ERRORS as exc:
-            raise corrupt(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", block_dir) from None
+            raise corrupt(self._path, self.name, i, f"cannot decode ({type(exc).__name__}: {exc})", shard_dir) from None
         return EventSample(out, int(self.labels[i]), str(self.sample_ids[i]))
 
     def verify_sample(self, index: int) -> tuple[str, str] | None:

@@ -70,10 +70,10 @@ Event store (``kind = "events"``)
 =================================
 Same root attrs (``params`` describe the event transform, ``t_max``/``dtype`` absent) and the same
 ``done``/``labels``/``sample_ids`` arrays per split, plus ``counts [N] int64`` (events per
-sample). Events are written a block of S samples at a time: block ``b`` holds the concatenated
+sample). Events are written a shard of S samples at a time: shard ``b`` holds the concatenated
 events of samples ``b*S ... b*S+S-1`` as four 1-D arrays ``<split>/events/<b>/{t,x,y,p}``
 (int64, uint16, uint16, uint8). Offsets come from ``counts``: sample ``i`` is
-``[sum(counts[b*S:i]), + counts[i])`` inside its block.
+``[sum(counts[b*S:i]), + counts[i])`` inside its shard.
 
 Compression (measured by ``python -m bench.store``)
 ===================================================

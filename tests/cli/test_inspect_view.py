@@ -226,13 +226,13 @@ def test_view_recording(runner, tmp_path):
 
 def test_view_event_store(runner, tmp_path):
     w = create_event_store(tmp_path / "ev.zarr", splits={"train": 2}, sensor=(10, 10, 2), classes=["a"],
-                           dataset="toy", samples_per_block=2)  # fmt: skip
+                           dataset="toy", samples_per_shard=2)  # fmt: skip
     samples = []
     for i in range(2):
         ev = np.zeros(40, EVENT_DTYPE)
         ev["t"], ev["x"], ev["y"], ev["p"] = np.arange(40), np.arange(40) % 10, i, np.arange(40) % 2
         samples.append((ev, 0, f"s{i}"))
-    w.write_block("train", 0, samples)
+    w.write_shard("train", 0, samples)
     w.finalize()
     res = runner.invoke(view, [str(tmp_path / "ev.zarr"), "-i", "1", "-T", "4", "--out", str(tmp_path / "e")])
     assert res.exit_code == 0, res.output

@@ -391,14 +391,14 @@ def _event_store(path: Path) -> Path:
     from eventkit.events import EVENT_DTYPE
 
     w = create_event_store(path, splits={"train": 4}, sensor=SENSOR, classes=CLASSES, dataset="toy",
-                           samples_per_block=2)  # fmt: skip
+                           samples_per_shard=2)  # fmt: skip
     for b in range(2):
         samples = []
-        for i in w.block_range("train", b):
+        for i in w.shard_range("train", b):
             ev = np.zeros(3 + i, EVENT_DTYPE)
             ev["t"], ev["x"], ev["y"], ev["p"] = np.arange(3 + i), 1, 2, 1
             samples.append((ev, i % 3, f"e{i}"))
-        w.write_block("train", b, samples)
+        w.write_shard("train", b, samples)
     w.finalize()
     return path
 

@@ -1,4 +1,4 @@
-"""Event store: ragged round trip, offsets, resume by block, completeness and key checks."""
+"""Event store: ragged round trip, offsets, resume by shard, completeness and key checks."""
 
 from __future__ import annotations
 
@@ -21,12 +21,12 @@ def events(split: str, i: int) -> np.ndarray:
 
 
 def create(path, **kw):
-    args = dict(splits=SPLITS, sensor=(34, 34, 2), classes=list("0123456789"), dataset="toy", samples_per_block=3)
+    args = dict(splits=SPLITS, sensor=(34, 34, 2), classes=list("0123456789"), dataset="toy", samples_per_shard=3)
     return create_event_store(path, **{**args, **kw})
 
 
-def write(w, split, block):
-    w.write_block(split, block, [(events(split, i), i % 10, f"s{i}") for i in w.block_range(split, block)])
+def write(w, split, shard):
+    w.write_shard(split, shard, [(events(split, i), i % 10, f"s{i}") for i in w.shard_range(split, shard)])
 
 
 def test_event_store_round_trip_and_resume(tmp_path):
@@ -41,11 +41,11 @@ def test_event_store_round_trip_and_resume(tmp_path):
     with pytest.raises(StoreMismatchError, match="params"):
         create(path, params={"denoise": 1000})
     w = create(path)
-    # the blocks still to write, as the pipeline finds them: those holding a missing sample
-    todo = {split: sorted({int(i) // w.samples_per_block for i in w.missing(split)}) for split in SPLITS}
+    # the shards still to write, as the pipeline finds them: those holding a missing sample
+    todo = {split: sorted({int(i) // w.samples_per_shard for i in w.missing(split)}) for split in SPLITS}
     assert todo["train"] == [0, 2]
-    for split, blocks in todo.items():
-        for b in blocks:
+    for split, shards in todo.items():
+        for b in shards:
             write(w, split, b)
     w.finalize()
     st = open_event_store(path)
@@ -84,3 +84,23 @@ def test_frame_and_event_stores_share_one_reader(tmp_path):
         again = pickle.loads(pickle.dumps(st))
         assert type(again) is type(st) and again.path == st.path and again._options == st._options
         assert list(again) == list(st) and len(again["train"]) == len(st["train"])
+
+
+def test_old_shard_names_still_work_with_a_warning(tmp_path):
+    # samples_per_block= / n_blocks / block_range / write_block were the event store's names for
+    # samples_per_shard= / n_shards / shard_range / write_shard: old callers keep working
+    with pytest.warns(DeprecationWarning, match="samples_per_shard"):
+        w = create_event_store(tmp_path / "old.zarr", splits=SPLITS, sensor=(34, 34, 2), classes=list("0123456789"),
+                               dataset="toy", samples_per_block=3)  # fmt: skip
+    assert w.samples_per_shard == 3
+    with pytest.warns(DeprecationWarning, match="samples_per_shard"):
+        assert w.samples_per_block == 3
+    with pytest.warns(DeprecationWarning, match="n_shards"):
+        assert w.n_blocks("train") == w.n_shards("train") == 3
+    with pytest.warns(DeprecationWarning, match="shard_range"):
+        assert w.block_range("train", 2) == w.shard_range("train", 2) == range(6, 7)
+    with pytest.warns(DeprecationWarning, match="write_shard"):
+        w.write_block("test", 0, [(events("test", i), i, f"s{i}") for i in range(2)])
+    assert w.missing("test").size == 0
+    with pytest.raises(TypeError, match="samples_per_shard"):
+        create(tmp_path / "both.zarr", samples_per_block=3)  # both names given

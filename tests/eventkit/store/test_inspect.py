@@ -81,15 +81,15 @@ def test_incomplete_store_counts_missing(tmp_path):
 def test_event_store_facts(tmp_path):
     counts = {"train": [5, 0, 7], "test": [3]}
     w = create_event_store(tmp_path / "ev.zarr", splits={"train": 3, "test": 1}, sensor=(34, 34, 2), classes=["x", "y"],
-                           dataset="toy", samples_per_block=2)  # fmt: skip
+                           dataset="toy", samples_per_shard=2)  # fmt: skip
     for split, ns in counts.items():
-        for b in range(w.n_blocks(split)):
+        for b in range(w.n_shards(split)):
             samples = []
-            for i in w.block_range(split, b):
+            for i in w.shard_range(split, b):
                 ev = np.zeros(ns[i], EVENT_DTYPE)
                 ev["t"] = np.arange(ns[i])
                 samples.append((ev, i % 2, f"{split}{i}"))
-            w.write_block(split, b, samples)
+            w.write_shard(split, b, samples)
     w.finalize()
     f = inspect_store(tmp_path / "ev.zarr")
     json.dumps(f)

@@ -59,9 +59,9 @@ def _events(i: int) -> np.ndarray:
 @pytest.fixture(scope="module")
 def events(tmp_path_factory) -> Path:
     path = tmp_path_factory.mktemp("ev") / "events.zarr"
-    w = create_event_store(path, splits={"train": 5}, sensor=SENSOR, classes=CLASSES, dataset="toy", samples_per_block=2)
-    for b in range(w.n_blocks("train")):
-        w.write_block("train", b, [(_events(i), i % 3, f"s{i}") for i in w.block_range("train", b)])
+    w = create_event_store(path, splits={"train": 5}, sensor=SENSOR, classes=CLASSES, dataset="toy", samples_per_shard=2)
+    for b in range(w.n_shards("train")):
+        w.write_shard("train", b, [(_events(i), i % 3, f"s{i}") for i in w.shard_range("train", b)])
     w.finalize()
     return path
 
