@@ -228,6 +228,97 @@ def test_backend_without_conditional_create_is_refused(s3, monkeypatch):
     assert not location(f"{s3}/x.zarr.lock").exists()
 
 
+# -- writers kept open by pipeline workers ----------------------------------------------------------
+@pytest.fixture
+def requests_made(monkeypatch):
+    """Count the S3 calls this process makes (every s3fs call goes through ``_make_api_call``)."""
+    from aiobotocore.client import AioBaseClient
+
+    calls: list[str] = []
+    real = AioBaseClient._make_api_call
+
+    async def counted(self, operation_name, api_params):
+        calls.append(f"{operation_name}:{api_params.get('Key', api_params.get('Prefix', ''))}")
+        return await real(self, operation_name, api_params)
+
+    monkeypatch.setattr(AioBaseClient, "_make_api_call", counted)
+    return calls
+
+
+def _puts(calls: list[str]) -> int:
+    return sum(c.startswith("PutObject") for c in calls)
+
+
+def _worker_write(url, key, split, shard):
+    from eventkit.store._worker_cache import worker_store_writer
+
+    w = worker_store_writer(url, key, split, shard)
+    rng = w.shard_range(split, shard)
+    w.write_shard(split, shard, _samples(split, SPLITS[split])[rng.start : rng.stop])
+    return w
+
+
+def test_worker_writer_is_opened_once_per_process(s3, built, requests_made):
+    from eventkit.store import _worker_cache
+
+    _worker_cache.clear()
+    url = f"{s3}/x.zarr"
+    coordinator = _create(url)  # holds the lock, as convert does; workers write unlocked
+    requests_made.clear()
+    first = _worker_write(url, coordinator.cache_key, "train", 0)
+    opened = len(requests_made) - _puts(requests_made)
+    requests_made.clear()
+    again = _worker_write(url, coordinator.cache_key, "train", 1)
+    assert again is first
+    # the next shard costs its generation check and a read of its done flags, then only its writes
+    kept = len(requests_made) - _puts(requests_made)
+    assert _puts(requests_made) == 5 and kept <= 6 and 3 * kept < opened, (" ".join(requests_made), opened)
+    _worker_write(url, coordinator.cache_key, "test", 0)
+    coordinator.close()
+    from eventkit.store import open_store_writer
+
+    w = open_store_writer(url)  # as the coordinator's re-run would: everything is there
+    assert all(len(w.missing(split)) == 0 for split in SPLITS)
+    w.finalize()
+    _assert_same(open_store(url), open_store(built[1]))
+
+
+def test_worker_writer_sees_other_writers_and_rebuilt_stores(s3, monkeypatch):
+    from eventkit.store import _common, _worker_cache, open_store_writer
+    from eventkit.store._worker_cache import worker_store_writer
+
+    _worker_cache.clear()
+    url = f"{s3}/x.zarr"
+    w = _create(url, lock=False)
+    cached = worker_store_writer(url, w.cache_key, "train", 0)
+    # another process writes shard 1: the kept writer re-reads that shard's done flags before writing it
+    other = open_store_writer(url, lock=False)
+    rng = other.shard_range("train", 1)
+    other.write_shard("train", 1, _samples("train", SPLITS["train"])[rng.start : rng.stop])
+    assert not cached._done["train"][rng.start : rng.stop].any()
+    assert worker_store_writer(url, w.cache_key, "train", 1) is cached
+    assert cached._done["train"][rng.start : rng.stop].all()
+    # the same store rebuilt (same cache key, a new generation) is opened afresh, never served stale
+    monkeypatch.setattr(_common, "now", lambda: "2001-01-01T00:00:00+00:00")
+    rebuilt = _create(url, lock=False, overwrite=True)
+    assert rebuilt.cache_key == w.cache_key
+    fresh = worker_store_writer(url, w.cache_key, "train", 1)
+    assert fresh is not cached and not fresh._done["train"].any()
+    # another store with the same parameters is another entry
+    elsewhere = f"{s3}/y.zarr"
+    _create(elsewhere, lock=False)
+    assert worker_store_writer(elsewhere, w.cache_key, "train", 0) is not fresh
+
+
+def test_worker_writer_of_a_local_store_is_opened_each_time(tmp_path):
+    from eventkit.store._worker_cache import worker_store_writer
+
+    w = _create(tmp_path / "x.zarr", lock=False)
+    assert worker_store_writer(tmp_path / "x.zarr", w.cache_key, "train", 0) is not worker_store_writer(
+        tmp_path / "x.zarr", w.cache_key, "train", 0
+    )
+
+
 # -- integrity -------------------------------------------------------------------------------------
 def test_damaged_shard_on_s3_is_reported_and_repaired(s3):
     from eventkit.store.inspect import inspect_store, mark_for_rewrite, verify_store
