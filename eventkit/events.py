@@ -18,6 +18,7 @@ from typing import NamedTuple, TypeAlias
 
 import numpy as np
 
+from ._renamed import renamed_keyword
 from .errors import EventFormatError, OptionError
 
 __all__ = [
@@ -48,7 +49,7 @@ class SensorSize(NamedTuple):
             return value
         vals = tuple(int(v) for v in value)
         if len(vals) not in (2, 3) or any(v <= 0 for v in vals):
-            raise OptionError(f"sensor_size must be (width, height[, polarities]) of positive ints, got {value!r}")
+            raise OptionError(f"sensor must be (width, height[, polarities]) of positive ints, got {value!r}")
         return cls(*vals)
 
 
@@ -91,9 +92,10 @@ def require_fields(events: np.ndarray, *names: str) -> None:
         raise EventFormatError(f"events lack field(s) {missing}; they have {list(fields)}")
 
 
+@renamed_keyword("sensor_size", "sensor")
 def validate_events(
     events: np.ndarray,
-    sensor_size: SensorSize | tuple[int, ...] | None = None,
+    sensor: SensorSize | tuple[int, ...] | None = None,
     *,
     sorted_t: bool = False,
 ) -> EventArray:
@@ -103,7 +105,7 @@ def validate_events(
     ----------
     events
         The array to check.
-    sensor_size
+    sensor
         If given, every x must be < width, every y < height and every p < polarities.
     sorted_t
         If True, t must be non-decreasing.
@@ -127,8 +129,8 @@ def validate_events(
         return events
     if events["p"].max() > 1:
         raise EventFormatError("field 'p' must hold 0 (OFF) or 1 (ON) only")
-    if sensor_size is not None:
-        s = SensorSize.of(sensor_size)
+    if sensor is not None:
+        s = SensorSize.of(sensor)
         for name, limit in (("x", s.width), ("y", s.height)):
             hi = int(events[name].max())
             if hi >= limit:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 import numpy as np
 
+from ._renamed import renamed_keyword
 from .events import EventArray, SensorSize, make_events
 
 
+@renamed_keyword("sensor_size", "sensor")
 def moving_bar_events(
     seconds: float = 2.0,
-    sensor_size: SensorSize | tuple[int, int] | tuple[int, int, int] = (128, 128),
+    sensor: SensorSize | tuple[int, int] | tuple[int, int, int] = (128, 128),
     *,
     rate: float = 200_000.0,
     noise_fraction: float = 0.05,
@@ -24,7 +26,7 @@ def moving_bar_events(
     ----------
     seconds
         Recording length.
-    sensor_size
+    sensor
         ``(width, height[, polarities])``.
     rate
         Mean event rate in events per second.
@@ -38,7 +40,7 @@ def moving_bar_events(
     EventArray
         Time-sorted events starting at t = 0.
     """
-    s = SensorSize.of(sensor_size)
+    s = SensorSize.of(sensor)
     rng = np.random.default_rng(seed)
     n = int(rate * seconds)
     t = np.sort(rng.integers(0, int(seconds * 1e6), n)).astype(np.int64)

@@ -63,10 +63,10 @@ def packed_xyp(ev: EventArray) -> np.ndarray:
     return (ev["x"].astype(u) << u(24)) | (ev["y"].astype(u) << u(40)) | (ev["p"].astype(u) << u(56))
 
 
-def sensor_of(sensor_size) -> SensorSize:
-    sensor = SensorSize.of(sensor_size)
+def sensor_of(sensor) -> SensorSize:
+    sensor = SensorSize.of(sensor)
     if sensor.polarities not in (1, 2):
-        raise OptionError(f"sensor_size polarities must be 1 or 2, got {sensor.polarities}")
+        raise OptionError(f"sensor polarities must be 1 or 2, got {sensor.polarities}")
     return sensor
 
 

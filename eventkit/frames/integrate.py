@@ -70,6 +70,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._renamed import renamed_keyword
 from ..errors import EventFormatError, OptionError
 from ..events import EVENT_DTYPE, EventArray, SensorSize, make_events
 from . import _bins, _kernels
@@ -203,9 +204,10 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
     return xmap, ymap, w_out, h_out, identity, crops
 
 
+@renamed_keyword("sensor_size", "sensor")
 def to_frames(
     events: EventArray,
-    sensor_size: SensorSize | tuple[int, ...],
+    sensor: SensorSize | tuple[int, ...],
     *,
     frames: int | None = None,
     split_by: Literal["number", "time"] = "number",
@@ -232,8 +234,9 @@ def to_frames(
     events
         1-D array of :data:`~eventkit.EVENT_DTYPE` (another structured array with integer
         ``t, x, y, p`` fields is converted). Never modified.
-    sensor_size
+    sensor
         ``(width, height, polarities)``; polarities 2 (channel 0 = OFF, 1 = ON) or 1 (merged).
+        Tonic's name ``sensor_size=`` still works (DeprecationWarning).
     frames
         T, a fixed number of frames, split by ``split_by``.
     split_by
@@ -285,9 +288,9 @@ def to_frames(
     (16, 2, 128, 128)
     """
     ev = _coerce_events(events)
-    sensor = SensorSize.of(sensor_size)
+    sensor = SensorSize.of(sensor)
     if sensor.polarities not in (1, 2):
-        raise OptionError(f"sensor_size polarities must be 1 or 2, got {sensor.polarities}")
+        raise OptionError(f"sensor polarities must be 1 or 2, got {sensor.polarities}")
     given = {k: v for k, v in (("frames", frames), ("duration", duration), ("event_count", event_count),
                                ("time_window", time_window)) if v is not None}
     if len(given) != 1:

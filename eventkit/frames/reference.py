@@ -15,7 +15,7 @@ __all__ = ["to_frames_reference"]
 
 def to_frames_reference(
     events: np.ndarray,
-    sensor_size: tuple[int, ...],
+    sensor: tuple[int, ...],
     *,
     frames: int | None = None,
     split_by: str = "number",
@@ -32,8 +32,8 @@ def to_frames_reference(
     t_end: int | None = None,
 ) -> np.ndarray:
     """Same parameters and result as :func:`eventkit.frames.to_frames` (no validation, no stats)."""
-    W, H = int(sensor_size[0]), int(sensor_size[1])
-    P = int(sensor_size[2]) if len(sensor_size) > 2 else 2
+    W, H = int(sensor[0]), int(sensor[1])
+    P = int(sensor[2]) if len(sensor) > 2 else 2
     t = events["t"].astype(np.int64)
     x = events["x"].astype(np.int64)
     y = events["y"].astype(np.int64)

@@ -15,9 +15,9 @@ import numpy as np
 __all__ = ["hats_reference", "time_surface_reference", "voxel_reference"]
 
 
-def voxel_reference(events, sensor_size, *, bins, polarity="signed", time_norm="e2vid", downsample=None):
+def voxel_reference(events, sensor, *, bins, polarity="signed", time_norm="e2vid", downsample=None):
     """float64 ``[bins, P, H, W]``, see :func:`eventkit.to_voxel_grid`."""
-    w, h, npol = (tuple(sensor_size) + (2,))[:3]
+    w, h, npol = (tuple(sensor) + (2,))[:3]
     k = downsample or 1
     wo, ho = math.ceil(w / k), math.ceil(h / k)
     chans = 1 if polarity == "signed" else npol
@@ -46,9 +46,9 @@ def voxel_reference(events, sensor_size, *, bins, polarity="signed", time_norm="
     return out
 
 
-def time_surface_reference(events, sensor_size, *, tau, dt, overlap=0, include_incomplete=True, downsample=None):
+def time_surface_reference(events, sensor, *, tau, dt, overlap=0, include_incomplete=True, downsample=None):
     """float64 ``[T, P, H, W]``, see :func:`eventkit.to_time_surface` (masks per window, no carried state)."""
-    w, h, npol = (tuple(sensor_size) + (2,))[:3]
+    w, h, npol = (tuple(sensor) + (2,))[:3]
     k = downsample or 1
     wo, ho = math.ceil(w / k), math.ceil(h / k)
     t = events["t"].astype(np.int64)
@@ -72,9 +72,9 @@ def time_surface_reference(events, sensor_size, *, tau, dt, overlap=0, include_i
     return out
 
 
-def hats_reference(events, sensor_size, *, cell_size, surface_size, time_window, tau, decay="exp"):
+def hats_reference(events, sensor, *, cell_size, surface_size, time_window, tau, decay="exp"):
     """float64 Tonic-layout ``[n_cells, P, S, S]``, see :func:`eventkit.to_averaged_time_surface`."""
-    w, h, npol = (tuple(sensor_size) + (2,))[:3]
+    w, h, npol = (tuple(sensor) + (2,))[:3]
     wc, hc = math.ceil(w / cell_size), math.ceil(h / cell_size)
     rho = surface_size // 2
     out = np.zeros((wc * hc, npol, surface_size, surface_size))

@@ -53,6 +53,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._renamed import renamed_keyword
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _bins, _repr_kernels
@@ -70,9 +71,10 @@ def time_surface_count(span_us: int, dt: int, overlap: int = 0, include_incomple
 _NO_ORDER = np.zeros(0, dtype=np.int64)  # sorted input: the kernel visits events in array order
 
 
+@renamed_keyword("sensor_size", "sensor")
 def to_time_surface(
     events: EventArray,
-    sensor_size: SensorSize | tuple[int, ...],
+    sensor: SensorSize | tuple[int, ...],
     *,
     tau: float,
     dt: int,
@@ -89,7 +91,7 @@ def to_time_surface(
     ----------
     events
         1-D array of :data:`~eventkit.EVENT_DTYPE` (any order). Never modified.
-    sensor_size
+    sensor
         ``(width, height, polarities)``.
     tau
         Decay time constant in µs (> 0).
@@ -117,7 +119,7 @@ def to_time_surface(
         A bad parameter.
     """
     ev = _coerce_events(events)
-    sensor = sensor_of(sensor_size)
+    sensor = sensor_of(sensor)
     tau_f = positive_float("tau", tau)
     width = positive_int("dt", dt)
     ov = positive_int("overlap", overlap, minimum=0)
@@ -144,9 +146,10 @@ def to_time_surface(
     return out.reshape(plan.n_frames, channels, h_out, w_out).astype(out_dtype, copy=False)
 
 
+@renamed_keyword("sensor_size", "sensor")
 def to_averaged_time_surface(
     events: EventArray,
-    sensor_size: SensorSize | tuple[int, ...],
+    sensor: SensorSize | tuple[int, ...],
     *,
     cell_size: int = 10,
     surface_size: int = 5,
@@ -162,7 +165,7 @@ def to_averaged_time_surface(
     ----------
     events
         1-D array of :data:`~eventkit.EVENT_DTYPE`. Never modified.
-    sensor_size
+    sensor
         ``(width, height, polarities)``.
     cell_size
         Side of a cell in pixels (Tonic's default 10).
@@ -191,7 +194,7 @@ def to_averaged_time_surface(
         A bad parameter.
     """
     ev = _coerce_events(events)
-    sensor = sensor_of(sensor_size)
+    sensor = sensor_of(sensor)
     cell = positive_int("cell_size", cell_size)
     size = positive_int("surface_size", surface_size)
     if size % 2 == 0:

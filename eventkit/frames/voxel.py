@@ -33,6 +33,7 @@ from typing import Literal
 
 import numpy as np
 
+from .._renamed import renamed_keyword
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _kernels, _repr_kernels
@@ -42,9 +43,10 @@ from .integrate import _coerce_events
 __all__ = ["to_voxel_grid"]
 
 
+@renamed_keyword("sensor_size", "sensor")
 def to_voxel_grid(
     events: EventArray,
-    sensor_size: SensorSize | tuple[int, ...],
+    sensor: SensorSize | tuple[int, ...],
     *,
     bins: int,
     polarity: Literal["signed", "split"] = "signed",
@@ -58,7 +60,7 @@ def to_voxel_grid(
     ----------
     events
         1-D array of :data:`~eventkit.EVENT_DTYPE` (any order). Never modified.
-    sensor_size
+    sensor
         ``(width, height, polarities)``.
     bins
         B, the number of time bins (the first axis of the result).
@@ -84,7 +86,7 @@ def to_voxel_grid(
         A bad parameter (the message names the allowed values).
     """
     ev = _coerce_events(events)
-    sensor = sensor_of(sensor_size)
+    sensor = sensor_of(sensor)
     n_bins = positive_int("bins", bins)
     if polarity not in ("signed", "split"):
         raise OptionError(f"polarity must be 'signed' or 'split', got {polarity!r}")

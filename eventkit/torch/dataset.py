@@ -34,6 +34,7 @@ import numpy as np
 import torch
 from torch.utils.data import Dataset
 
+from .._renamed import renamed_attribute
 from ..store import EventStore, FrameStore, StoreNotFoundError, open_event_store, open_store
 from ._errors import DatasetArgumentError
 
@@ -123,6 +124,7 @@ class _StoreDataset(Dataset[tuple[Any, ...]]):
     """Shared part: split resolution, lazy per-process opening, pickling, repr."""
 
     _kind = "frames"
+    sensor_size = renamed_attribute("sensor_size", "sensor")  # the Tonic-style name before one vocabulary
 
     def __init__(
         self,
@@ -148,7 +150,7 @@ class _StoreDataset(Dataset[tuple[Any, ...]]):
         self.target_transform = target_transform
         self.classes: list[str] = store.classes
         self.class_to_idx = {c: i for i, c in enumerate(self.classes)}
-        self.sensor_size = store.sensor
+        self.sensor = store.sensor
         self.params: dict[str, Any] = dict(store.params)
         view = store[split]
         self.targets: np.ndarray = np.asarray(view.labels, dtype=np.int64)
@@ -394,7 +396,7 @@ class FrameDataset(_StoreDataset):
 
     def extra_repr(self) -> str:
         return (
-            f"Frames: T_max={self.t_max}, sensor={tuple(self.sensor_size)}, "
+            f"Frames: T_max={self.t_max}, sensor={tuple(self.sensor)}, "
             f"stored {self.stored_dtype} -> {self.dtype}\n"
             f"Variable length: {self.variable_length}"
         )
@@ -410,7 +412,7 @@ class EventDataset(_StoreDataset):
     split
         The split name.
     to_frames
-        Keyword arguments of :func:`eventkit.to_frames` (the sensor size comes from the store);
+        Keyword arguments of :func:`eventkit.to_frames` (the sensor comes from the store);
         None returns the event arrays themselves.
     event_transform
         Called on the events before integration (e.g. :mod:`eventkit.torch.event_transforms`).
@@ -425,7 +427,7 @@ class EventDataset(_StoreDataset):
     Examples
     --------
     >>> ds = EventDataset(path, "train", to_frames={"duration": 50_000},
-    ...                   event_transform=ET.EventDrop(sensor_size=(128, 128, 2)))
+    ...                   event_transform=ET.EventDropEvents(sensor=(128, 128, 2)))
     >>> frames, label, length = ds[0]
     """
 
@@ -465,7 +467,7 @@ class EventDataset(_StoreDataset):
             events = self.event_transform(events)
         if self.to_frames is None:
             return self._finish(events, label, len(events), False)
-        frames = self._integrate(events, self.sensor_size, **self.to_frames)
+        frames = self._integrate(events, self.sensor, **self.to_frames)
         return self._finish(_to_tensor(frames, self.dtype), label, int(frames.shape[0]), self.variable_length)
 
     def extra_repr(self) -> str:

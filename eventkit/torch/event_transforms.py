@@ -18,6 +18,7 @@ from collections.abc import Sequence
 
 import numpy as np
 
+from .._renamed import renamed_attribute, renamed_keyword
 from ..events import SensorSize
 from ._errors import DatasetArgumentError
 from ._random import Seeded
@@ -57,19 +58,22 @@ class EventTransform(Seeded):
 class RandomHorizontalFlipEvents(EventTransform):
     """``x -> width - 1 - x`` with probability ``p``."""
 
-    def __init__(self, sensor_size: SensorSize | tuple[int, ...], p: float = 0.5, *, seed: int | None = None) -> None:
+    sensor_size = renamed_attribute("sensor_size", "sensor")  # the Tonic-style name before one vocabulary
+
+    @renamed_keyword("sensor_size", "sensor")
+    def __init__(self, sensor: SensorSize | tuple[int, ...], p: float = 0.5, *, seed: int | None = None) -> None:
         super().__init__(seed)
-        self.sensor_size = SensorSize.of(sensor_size)
+        self.sensor = SensorSize.of(sensor)
         self.p = float(p)
 
     def apply(self, events: np.ndarray, rng: np.random.Generator) -> np.ndarray:
         out = events.copy()
         if rng.random() < self.p:
-            out["x"] = self.sensor_size.width - 1 - events["x"].astype(np.int64)
+            out["x"] = self.sensor.width - 1 - events["x"].astype(np.int64)
         return out
 
     def _args(self) -> str:
-        return f"{tuple(self.sensor_size)}, p={self.p}"
+        return f"{tuple(self.sensor)}, p={self.p}"
 
 
 class RandomPolarityInversionEvents(EventTransform):
@@ -154,17 +158,19 @@ class EventDropEvents(EventTransform):
     """
 
     OPS = ("identity", "time", "area", "random")
+    sensor_size = renamed_attribute("sensor_size", "sensor")  # the Tonic-style name before one vocabulary
 
+    @renamed_keyword("sensor_size", "sensor")
     def __init__(
         self,
-        sensor_size: SensorSize | tuple[int, ...],
+        sensor: SensorSize | tuple[int, ...],
         ratio: tuple[float, float] = (0.1, 0.5),
         ops: Sequence[str] = OPS,
         *,
         seed: int | None = None,
     ) -> None:
         super().__init__(seed)
-        self.sensor_size = SensorSize.of(sensor_size)
+        self.sensor = SensorSize.of(sensor)
         self.ratio = _pair(ratio, "ratio")
         if not 0 <= self.ratio[0] <= self.ratio[1] <= 1:
             raise DatasetArgumentError(f"ratio must lie in [0, 1], got {ratio!r}")
@@ -186,7 +192,7 @@ class EventDropEvents(EventTransform):
             length = round(ratio * span)
             start = t0 + int(rng.integers(0, span - length + 1))
             return events[(t < start) | (t >= start + length)]
-        w, h = self.sensor_size.width, self.sensor_size.height
+        w, h = self.sensor.width, self.sensor.height
         bw, bh = round(ratio * w), round(ratio * h)
         x0, y0 = int(rng.integers(0, w - bw + 1)), int(rng.integers(0, h - bh + 1))
         x, y = events["x"], events["y"]
@@ -194,4 +200,4 @@ class EventDropEvents(EventTransform):
         return events[~inside]
 
     def _args(self) -> str:
-        return f"{tuple(self.sensor_size)}, ratio={self.ratio}, ops={self.ops}"
+        return f"{tuple(self.sensor)}, ratio={self.ratio}, ops={self.ops}"
