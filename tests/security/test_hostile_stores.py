@@ -403,7 +403,7 @@ def _event_store(path: Path) -> Path:
     return path
 
 
-def test_event_store_damaged_block(tmp_path):
+def test_event_store_damaged_shard(tmp_path):
     p = _event_store(tmp_path / "events.zarr")
     assert len(open_event_store(p)["train"][3].events) == 6
     f = p / "train" / "events" / "1" / "t" / "c" / "0"
@@ -418,7 +418,7 @@ def test_event_store_damaged_block(tmp_path):
     assert {d["index"] for d in verify_store(p)} == {2, 3}
 
 
-def test_event_store_counts_disagree_with_block(tmp_path):
+def test_event_store_counts_disagree_with_shard(tmp_path):
     import zarr
 
     p = _event_store(tmp_path / "events.zarr")

@@ -357,7 +357,7 @@ def test_bad_parameters_raise_value_error(kw, match):
         to_frames(TABLE, (16, 1, 2), **kw)
 
 
-def test_bad_sensor_size():
+def test_bad_sensor():
     with pytest.raises(ValueError, match="polarities must be 1 or 2"):
         to_frames(TABLE, (16, 1, 3), frames=1)
 
