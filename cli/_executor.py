@@ -116,18 +116,20 @@ def _job_spec(system: str, given: dict[str, Any], others: dict[str, Any]) -> Any
 
 
 @contextlib.contextmanager
-def cluster_scheduler(cluster: Any, scheduler: str | None) -> Iterator[str | None]:
-    """With ``cluster`` (a JobSpec): start its batch jobs, yield the scheduler's address, cancel them after.
+def cluster_scheduler(cluster: Any, scheduler: str | None) -> Iterator[Any]:
+    """With ``cluster`` (a JobSpec): yield a scheduler that submits its batch jobs when the conversion
+    first has work for them (a complete store submits none), and cancel the jobs after.
 
     Without: yield ``scheduler`` as it is.
     """
     if cluster is None:
         yield scheduler
         return
+    from eventkit.pipeline.executors import DeferredScheduler
     from eventkit.pipeline.executors.jobqueue import jobqueue_cluster
 
-    with jobqueue_cluster(cluster) as address:
-        yield address
+    with contextlib.ExitStack() as jobs:  # closes the cluster only if it was started
+        yield DeferredScheduler(lambda: jobs.enter_context(jobqueue_cluster(cluster)), f"--cluster {cluster.system}")
 
 
 class executor_notes:  # noqa: N801 - used as a `with` statement

@@ -16,7 +16,7 @@ from ..datasets.prepare import dataset_dir, download_dataset
 from .._signals import deferred_sigterm, sigterm_as_interrupt
 from ..datasets.registry import get_manifest
 from ..errors import DatasetNotFoundError, OptionError
-from .executors import LazyExecutor
+from .executors import DeferredScheduler, LazyExecutor
 from .plan import Failure, ShardTask, plan_shards, shards_of
 from .run import run_conversion
 from .spec import FrameSpec, make_spec
@@ -93,7 +93,7 @@ def convert(
     out: str | os.PathLike[str] | None = None,
     executor: str = "auto",
     workers: int | None = None,
-    scheduler: str | None = None,
+    scheduler: str | DeferredScheduler | None = None,
     progress: bool = True,
     overwrite: bool = False,
     part: tuple[int | None, int] | str | None = None,
@@ -143,7 +143,8 @@ def convert(
     workers
         Local Dask worker processes (default: one per core).
     scheduler
-        Address of an existing Dask scheduler.
+        Address of an existing Dask scheduler, or a :class:`~.executors.DeferredScheduler` (``--cluster``)
+        started here only when the store is not complete yet.
     progress
         Show a progress bar.
     overwrite
@@ -335,12 +336,26 @@ def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, eve
     )
     if finalize:
         return _finalize(store_path, m, spec, samples, counts, params, events, dtype, common)
+    if isinstance(scheduler, DeferredScheduler) and (overwrite or not _is_complete(store_path)):
+        with deferred_sigterm():  # batch jobs before the store: a cluster that cannot start leaves nothing behind
+            ex.start(len(samples))
 
     with replace_store(store_path, overwrite=overwrite) as target:
         report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, ex, progress, part)
     if target.swapped:
         report.store = target.final
     return report
+
+
+def _is_complete(store: Path) -> bool:
+    """Whether ``store`` is marked complete (then a re-run has nothing to do and submits no batch jobs)."""
+    from ..store.errors import StoreError
+    from ..store.layout import read_root_attrs
+
+    try:
+        return (read_root_attrs(store) or {}).get("complete") is True
+    except (StoreError, OSError):  # damaged or unreadable: the run itself reports it
+        return False
 
 
 def _convert_into(target: Target, m: DatasetManifest, spec: FrameSpec | None, samples: list[Sample],

@@ -17,8 +17,8 @@ from typing import Any, Protocol
 from ..._extras import install_hint
 from ...errors import EventkitError, OptionError
 
-__all__ = ["AUTO_MIN_SAMPLES", "EXECUTORS", "ClusterError", "Executor", "LazyExecutor", "SchedulerLostError",
-           "choose_executor", "get_executor"]
+__all__ = ["AUTO_MIN_SAMPLES", "EXECUTORS", "ClusterError", "DeferredScheduler", "Executor", "LazyExecutor",
+           "SchedulerLostError", "choose_executor", "get_executor"]
 
 log = logging.getLogger("eventkit")
 
@@ -125,10 +125,38 @@ def get_executor(name: str, *, workers: int | None = None, scheduler: str | None
     raise OptionError("executor 'auto' must be resolved with choose_executor() before get_executor()")
 
 
+class DeferredScheduler:
+    """A Dask scheduler started only when a job has work for it (``--cluster``: batch jobs cost queue time).
+
+    Give it to :class:`LazyExecutor` as ``scheduler``: calling it starts the cluster (``start``,
+    once) and returns its address; a store already complete never calls it, so no job is submitted.
+
+    Parameters
+    ----------
+    start
+        Starts the cluster and returns its scheduler's address; its owner shuts the cluster down.
+    what
+        The cluster in words, for messages (e.g. ``"--cluster slurm"``).
+    """
+
+    def __init__(self, start: Callable[[], str], what: str) -> None:
+        self._start, self.what = start, what
+        self.address: str | None = None
+
+    def __call__(self) -> str:
+        if self.address is None:
+            self.address = self._start()
+        return self.address
+
+    def __str__(self) -> str:
+        return self.address or self.what
+
+
 class LazyExecutor:
     """An executor started on its first non-empty batch of tasks: a job with nothing left to do starts no cluster.
 
-    With ``scheduler`` it connects at once, so an unreachable scheduler is reported before anything is written.
+    With ``scheduler`` it connects at once, so an unreachable scheduler is reported before anything is written;
+    a :class:`DeferredScheduler` is started (and connected to) only with the first batch of tasks.
 
     Parameters
     ----------
@@ -140,7 +168,7 @@ class LazyExecutor:
         Log the chosen executor and why (one INFO line on the ``eventkit`` logger).
     """
 
-    def __init__(self, name: str, *, workers: int | None = None, scheduler: str | None = None,
+    def __init__(self, name: str, *, workers: int | None = None, scheduler: str | DeferredScheduler | None = None,
                  note: bool = True) -> None:
         _check_name(name)
         if name == "serial" and scheduler:
@@ -148,18 +176,19 @@ class LazyExecutor:
         self.name, self.workers, self.scheduler, self.note = name, workers, scheduler, note
         self.chosen: str | None = None
         self._ex: Executor | None = None
-        if scheduler:  # connecting to a running cluster is cheap: fail now, before any store is created
-            self.start(0)
+        if scheduler and not isinstance(scheduler, DeferredScheduler):
+            self.start(0)  # connecting to a running cluster is cheap: fail now, before any store is created
 
     def start(self, n_samples: int) -> Executor:
         """Choose (``"auto"``: from ``n_samples``, the samples the job converts) and start the executor, once."""
         if self._ex is not None:
             return self._ex
-        self.chosen, why = choose_executor(self.name, n_samples, scheduler=self.scheduler)
+        scheduler = self.scheduler() if isinstance(self.scheduler, DeferredScheduler) else self.scheduler
+        self.chosen, why = choose_executor(self.name, n_samples, scheduler=scheduler)
         if self.note and self.name == "auto":
             log.info("executor: %s (%s; --executor serial|dask to choose)", self.chosen, why,
                      extra={"executor_note": True})
-        self._ex = get_executor(self.chosen, workers=self.workers, scheduler=self.scheduler)
+        self._ex = get_executor(self.chosen, workers=self.workers, scheduler=scheduler)
         return self._ex
 
     def map_unordered(self, fn: Callable[[Any], Any], tasks: Iterable[Any],

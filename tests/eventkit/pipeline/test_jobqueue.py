@@ -252,6 +252,38 @@ def test_slurm_conversion_equals_serial_and_cancels_its_jobs(gestures_data: Path
     assert "--nthreads 1 --memory-limit 0.93GiB" in script and "--interface lo" in script
 
 
+def test_complete_store_submits_no_job(gestures_data: Path, reference_store: Path, tmp_path: Path,
+                                       hpc: Path) -> None:
+    """A re-run on a finished store has nothing to do: no batch job is submitted (they cost queue time)."""
+    import shutil
+
+    out = tmp_path / "out.zarr"
+    shutil.copytree(reference_store, out)
+    n = done_count(out)
+    res = _cli([*_convert_args(gestures_data, out), "--cluster", "slurm", *JOB])
+    assert res.exit_code == 0, res.output
+    assert f"converted 0, already there {n}" in res.output and n > 0
+    assert _jobs(hpc) == []  # the stand-in sbatch records every script it is given
+
+
+def test_complete_store_starts_no_local_dask_cluster(gestures_data: Path, reference_store: Path, manifest,
+                                                     tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    import shutil
+
+    import eventkit.pipeline.executors.dask as dask_executor
+    from eventkit.pipeline import convert
+
+    def refuse(*args, **kwargs):
+        raise AssertionError("a Dask cluster was started for a complete store")
+
+    monkeypatch.setattr(dask_executor, "DaskExecutor", refuse)
+    out = tmp_path / "out.zarr"
+    shutil.copytree(reference_store, out)
+    r = convert(manifest, frames=FRAMES, from_dir=gestures_data, out=out, executor="dask", workers=2,
+                progress=False)
+    assert r.complete and r.converted == 0 and r.skipped == done_count(out) > 0
+
+
 @pytest.mark.slow
 def test_pbs_conversion_equals_serial_and_cancels_its_jobs(gestures_data: Path, reference_store: Path,
                                                            tmp_path: Path, hpc: Path) -> None:
