@@ -101,9 +101,9 @@ def _write_frames(task: ShardTask, good, failures) -> int:
 
 
 def _write_events(task: ShardTask, good, failures) -> int:
-    from ..store.event_store import open_event_store_writer
+    from ..store._worker_cache import worker_store_writer
 
-    writer = open_event_store_writer(task.store_path, expect_key=task.cache_key)
+    writer = worker_store_writer(task.store_path, task.cache_key, task.split, task.shard, kind="events")
     if failures:  # event shards are written whole; a shard with a broken sample waits for a fix
         return 0
     writer.write_shard(task.split, task.shard, [(ev, label, sid) for _, ev, label, sid in good])

@@ -273,12 +273,6 @@ class StoreWriter(LockedWriter):
         """Shards of ``split`` with at least one sample not yet written."""
         return np.unique(self.missing(split) // self.samples_per_shard)
 
-    def refresh_done(self, split: str, shard: int) -> None:
-        """Re-read the ``done`` flags of one shard (one read): what another process wrote since this opened."""
-        rng = self.shard_range(self._split(split), shard)
-        sl = slice(rng.start, rng.stop)
-        self._done[split][sl] = self._arrays[split]["done"][sl].astype(bool)
-
     # -- writes ------------------------------------------------------------------------------
     def write_sample(
         self, split: str, index: int, frames: np.ndarray, label: int, sample_id: str, mask: np.ndarray | None = None
