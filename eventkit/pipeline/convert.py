@@ -418,7 +418,7 @@ def _open_writer(target: Target, m: DatasetManifest, spec: FrameSpec | None, sam
     def create(lock: bool):
         if events:
             return target.create(create_event_store, sensor=m.sensor, lock=lock, **common)
-        tm = t_max if t_max is not None else _t_max(spec, m, samples, ex)
+        tm = t_max if t_max is not None else _t_max(spec, m, samples, ex, target.path)
         return target.create(create_store, t_max=tm, sensor=spec.sensor_out(m.sensor), params=params, dtype=dtype,
                              lock=lock, **common)
 
@@ -512,9 +512,17 @@ def _finalize(store_path: Path, m: DatasetManifest, spec: FrameSpec | None, samp
         writer.close()
 
 
-def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex) -> int:
+def _t_max(spec: FrameSpec, m: DatasetManifest, samples: list[Sample], ex, store: Path | None = None) -> int:
     if spec.frames is not None:
         return spec.frames
+    if store is not None and _is_complete(store):
+        # nothing left to convert: keep the stored T rather than decode every recording (and start a
+        # cluster) to measure it again; a store of other parameters is still refused by its cache key
+        from ..store.layout import read_root_attrs
+
+        stored = (read_root_attrs(store) or {}).get("t_max")
+        if isinstance(stored, int) and stored > 0:
+            return stored
     by_file: dict[Path, list[Sample]] = defaultdict(list)
     for s in samples:
         by_file[s.source].append(s)
