@@ -337,8 +337,9 @@ def _convert(dataset, frames, split_by, duration, dtype, downsample, binary, eve
     if finalize:
         return _finalize(store_path, m, spec, samples, counts, params, events, dtype, common)
     if isinstance(scheduler, DeferredScheduler) and (overwrite or not _is_complete(store_path)):
-        with deferred_sigterm():  # batch jobs before the store: a cluster that cannot start leaves nothing behind
-            ex.start(len(samples))
+        # the batch jobs before the store, so a cluster that cannot start leaves nothing behind; SIGTERM
+        # is not deferred here: waiting for queued jobs may take long, and their owner cancels them
+        ex.start(len(samples))
 
     with replace_store(store_path, overwrite=overwrite) as target:
         report = _convert_into(target, m, spec, samples, counts, params, events, dtype, common, ex, progress, part)
