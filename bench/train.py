@@ -224,7 +224,7 @@ def data_path(store: Path, batch: int, T: int, steps: int, model: str, backend: 
     return out
 
 
-def ddp_child(store: Path, batch: int, T: int, steps: int, model: str) -> None:
+def ddp_child(store: Path, batch: int, T: int, steps: int, model: str, sync_bn: bool = True) -> None:
     """One process of the ``ddp`` section (started by torchrun): ``fit`` for 2 epochs; rank 0 prints JSON."""
     import tempfile
 
@@ -236,18 +236,18 @@ def ddp_child(store: Path, batch: int, T: int, steps: int, model: str) -> None:
     with tempfile.TemporaryDirectory() as tmp:
         cfg = TrainConfig(store=str(store), model=model, out=tmp, epochs=2, batch_size=batch, T=T, backend="numba",
                           device="cpu", val_fraction=0.0, test_split="", max_batches=steps, preload=False,
-                          distributed=True)
+                          distributed=True, sync_bn=sync_bn)
         res = fit(cfg, log=None)
     if res.rank == 0:
         train_s = res.history[-1]["train_s"]
         print(json.dumps({"samples": steps * batch, "train_s": train_s, "sps": steps * batch / train_s}))
 
 
-def run_ddp(store: Path, batch: int, T: int, steps: int, model: str, procs: int) -> dict:
+def run_ddp(store: Path, batch: int, T: int, steps: int, model: str, procs: int, sync_bn: bool = True) -> dict:
     """``fit`` under ``torchrun --nproc-per-node procs`` (gloo, one thread each)."""
     cmd = [sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node", str(procs),
            "-m", "bench.train", "--child", "ddp", "--store", str(store), "--batch", str(batch), "--T", str(T),
-           "--ddp-steps", str(steps), "--data-model", model]
+           "--ddp-steps", str(steps), "--data-model", model] + ([] if sync_bn else ["--ddp-no-sync-bn"])
     env = dict(os.environ, OMP_NUM_THREADS="1", NUMBA_NUM_THREADS="1")
     proc = subprocess.run(cmd, capture_output=True, text=True, env=env)
     if proc.returncode != 0:
@@ -257,7 +257,8 @@ def run_ddp(store: Path, batch: int, T: int, steps: int, model: str, procs: int)
 
 def _child(args: argparse.Namespace) -> None:
     if args.child == "ddp":
-        ddp_child(Path(args.store), args.batch, args.T, args.ddp_steps, args.data_model or "small")
+        ddp_child(Path(args.store), args.batch, args.T, args.ddp_steps, args.data_model or "small",
+                  sync_bn=not args.ddp_no_sync_bn)
     elif args.child == "data":
         print(json.dumps(data_path(Path(args.store), args.batch, args.T, args.data_steps, args.data_model,
                                    args.backend, args.device)))
@@ -287,6 +288,7 @@ def main() -> None:
     ap.add_argument("--data-steps", type=int, default=8, help="data section: batches timed")
     ap.add_argument("--ddp-steps", type=int, default=6, help="ddp section: steps per timed epoch")
     ap.add_argument("--ddp-downsample", type=int, default=4, help="ddp section: spatial downsampling of the store")
+    ap.add_argument("--ddp-no-sync-bn", action="store_true", help=argparse.SUPPRESS)  # a child's --no-sync-bn
     ap.add_argument("--child", default=None, help=argparse.SUPPRESS)
     ap.add_argument("--store", default=None, help=argparse.SUPPRESS)
     args = ap.parse_args()
@@ -362,6 +364,8 @@ def _extra_sections(args: argparse.Namespace, store: Path, sections: set[str], c
         print(f"# ddp store: {small}")
         one = run_ddp(small, args.batch, args.T, args.ddp_steps, model, 1)
         two = run_ddp(small, args.batch, args.T, args.ddp_steps, model, 2)
+        # per-process batch norm (--no-sync-bn): what the global batch norm's collectives cost
+        two_local = run_ddp(small, args.batch, args.T, args.ddp_steps, model, 2, sync_bn=False)
         eff = two["sps"] / (2 * one["sps"])
         print()
         size = 128 // max(args.ddp_downsample, 1)
@@ -370,6 +374,8 @@ def _extra_sections(args: argparse.Namespace, store: Path, sections: set[str], c
         print("|---|---|---|")
         print(f"| 1 process | {one['sps']:.2f} | - |")
         print(f"| 2 processes (gloo, torchrun) | {two['sps']:.2f} | {eff:.0%} |")
+        print(f"| 2 processes, --no-sync-bn (batch norm per process) | {two_local['sps']:.2f} | "
+              f"{two_local['sps'] / (2 * one['sps']):.0%} |")
 
 
 if __name__ == "__main__":
