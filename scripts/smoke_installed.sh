@@ -25,8 +25,10 @@ for toml in "$REPO"/data_manifests/*.toml; do
   name=$(basename "$toml" .toml)
   grep -q "^$name " list.txt || fail "eventkit list does not show $name"$'\n'"$(cat list.txt)"
 done
-shown=$(grep -c . list.txt); bundled=$(ls "$REPO"/data_manifests/*.toml | wc -l)
-[ "$shown" -eq "$bundled" ] || fail "eventkit list shows $shown lines for $bundled bundled manifests"
+# + 1: synthetic-shapes, the embedded segmentation dataset (images + masks, made by eventkit synth)
+grep -q "^synthetic-shapes " list.txt || fail "eventkit list does not show synthetic-shapes"$'\n'"$(cat list.txt)"
+shown=$(grep -c . list.txt); bundled=$(( $(ls "$REPO"/data_manifests/*.toml | wc -l) + 1 ))
+[ "$shown" -eq "$bundled" ] || fail "eventkit list shows $shown lines for $bundled bundled datasets"
 
 step "eventkit info on a recording"
 "$BIN/eventkit" example-recording bar.aedat --seconds 0.5
