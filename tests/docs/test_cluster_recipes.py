@@ -158,7 +158,12 @@ def test_time_limit_recipe(tmp_path, reference):
     # the store was complete and the second run finds everything already there.
     if stopped and "store:" not in first:
         assert "Aborted (SIGTERM)" in first, res.stdout
-        assert "already there 0" not in second, res.stdout
+        # How much the cut run finished depends on the machine's load (under load the limit can land
+        # before the first shard is written), so only the accounting is checked here: the second run
+        # converts what is missing and counts the rest as already there.
+        counts = re.search(r"(\d+) samples .*; converted (\d+), already there (\d+)", second)
+        assert counts is not None, res.stdout
+        assert int(counts[2]) + int(counts[3]) == int(counts[1]), res.stdout
     _assert_same_store(tmp_path / "gestures.zarr", reference)
 
 
