@@ -25,15 +25,15 @@ def float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def positive_int(name: str, value, minimum: int = 1) -> int:
-    """``value`` as an int >= ``minimum`` (bools and floats refused)."""
+def positive_int(name: str, value, minimum: int | None = 1) -> int:
+    """``value`` as an int >= ``minimum`` (no bound for None; bools and floats refused)."""
     if isinstance(value, (bool, np.bool_)):
         raise OptionError(f"{name} must be an integer, got {value!r}")
     try:
         v = operator.index(value)
     except TypeError:
         raise OptionError(f"{name} must be an integer, got {value!r}") from None
-    if v < minimum:
+    if minimum is not None and v < minimum:
         raise OptionError(f"{name} must be >= {minimum}, got {v}")
     return v
 
