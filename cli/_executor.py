@@ -17,7 +17,7 @@ def _executor_options(func: Callable[..., Any]) -> Callable[..., Any]:
     """``--executor``, ``--workers`` and ``--scheduler`` (shared by ``convert`` and ``synth``)."""
     func = click.option("--scheduler", default=None, metavar="ADDRESS",
                         help="Address of an existing Dask scheduler, e.g. tcp://10.0.0.5:8786 (implies the dask "
-                             "executor; --workers is then ignored).")(func)  # fmt: skip
+                             "executor; not with --workers: the cluster has its own).")(func)  # fmt: skip
     func = click.option("--workers", type=click.IntRange(min=1), default=None,
                         help="Local Dask workers (default: CPU cores).")(func)
     return click.option("--executor", type=click.Choice(["auto", "dask", "serial"]), default="auto",
@@ -30,12 +30,12 @@ EXECUTOR_OPTIONS = _executor_options
 
 
 def check_executor_options(executor: str, workers: int | None, scheduler: str | None) -> None:
-    """Refuse option combinations that cannot work, warn about ones that are ignored."""
+    """Refuse option combinations that cannot work (a usage error before anything starts)."""
     if scheduler and executor == "serial":
         raise click.UsageError("--scheduler needs the dask executor: drop --executor serial or drop --scheduler")
     if scheduler and workers is not None:
-        click.echo("Warning: --workers is ignored with --scheduler (the cluster at --scheduler has its own "
-                   "workers)", err=True)
+        raise click.UsageError("--workers cannot be used with --scheduler: the cluster at --scheduler has its own "
+                               "workers (start more there); drop --workers")
 
 
 # The batch-job options: (name, click option keywords). They reach the command as one ``cluster``

@@ -272,11 +272,14 @@ def test_downsample_error_names_the_sensor(world: dict[str, str]) -> None:
     assert res.exit_code == 1 and "128 x 128" in res.output and "--downsample" in res.output
 
 
-def test_workers_with_scheduler_warns(world: dict[str, str]) -> None:
+def test_workers_with_scheduler_is_a_usage_error(world: dict[str, str]) -> None:
     res = CliRunner().invoke(ek_main, ["convert", "synthetic-gestures", "-T", "4", "--scheduler", world["scheduler"],
-                                       "--workers", "3"],
+                                       "--workers", "3", "--out", f"{world['tmp']}/sched3.zarr"],
                              env={"EVENTKIT_ROOT": world["root"], "EVENTKIT_SCHEDULER_TIMEOUT": "1"})
-    assert "--workers is ignored with --scheduler" in res.output
+    assert res.exit_code == 2, res.output
+    assert "--workers cannot be used with --scheduler" in res.output and "drop --workers" in res.output
+    assert "Traceback" not in res.output
+    assert not Path(world["tmp"], "sched3.zarr").exists()  # refused before anything started
 
 
 def test_os_error_names_the_path_and_the_fix(world: dict[str, str]) -> None:
