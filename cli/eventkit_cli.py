@@ -303,7 +303,7 @@ def verify(name: str | None, root: Path | None, manifest_file: Path | None) -> N
 @click.option("--overwrite", is_flag=True, help="Replace the eventkit store at --out (built as <out>.new, swapped in when complete); a folder holding anything else is refused, never deleted.")
 @click.option("--part", default=None, metavar="K/N",
               help="Job arrays: convert only part K (from 0) of N into the one store; run all N at once, then "
-                   "--finalize. K omitted (auto/N) = $SLURM_ARRAY_TASK_ID, $PBS_ARRAY_INDEX or $LSB_JOBINDEX.")
+                   "--finalize. K omitted (auto/N) = $SLURM_ARRAY_TASK_ID, $PBS_ARRAY_INDEX or $LSB_JOBINDEX-1.")
 @click.option("--finalize", is_flag=True,
               help="Convert nothing: check every sample is written (after all --part runs) and mark the store complete.")
 @click.option("--quiet", is_flag=True, help="No progress bars and no note of the executor chosen.")
@@ -341,7 +341,7 @@ def convert(name, frames, split_by, duration, dtype, representation, bins, polar
 
     \b
     Job arrays (--part K/N): shard g (numbered across splits) belongs to part g % N; K counts from 0
-    (sbatch --array=0-7 for N=8; LSF indices start at 1: --part $((LSB_JOBINDEX-1))/N).
+    (sbatch --array=0-7 for N=8; under LSF, --part auto/8 with bsub -J "conv[1-8]").
     """
     if name == "synthetic-shapes":  # images with masks: eventkit synth with the shared options
         from .shapes_convert import convert_synthetic_shapes

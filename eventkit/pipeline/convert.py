@@ -213,8 +213,8 @@ def parse_part(part: tuple[int | None, int] | str | None) -> tuple[int, int] | N
 
     Without K (``auto``, empty or None) K is read from the first of ``$SLURM_ARRAY_TASK_ID``,
     ``$PBS_ARRAY_INDEX`` and ``$LSB_JOBINDEX`` that is set. K is 0-based: run the array with
-    indices 0..N-1 (``sbatch --array=0-N-1``, ``qsub -J 0-N-1``; LSF arrays start at 1, so
-    pass ``--part $((LSB_JOBINDEX - 1))/N`` there).
+    indices 0..N-1 (``sbatch --array=0-N-1``, ``qsub -J 0-N-1``). LSF array indices start at 1
+    (``bsub -J "name[1-N]"``), so K is ``$LSB_JOBINDEX - 1``; an explicit K is taken as it is.
 
     Raises
     ------
@@ -252,6 +252,8 @@ def parse_part(part: tuple[int | None, int] | str | None) -> tuple[int, int] | N
         k = int(k)
     except (TypeError, ValueError):
         raise OptionError(f"{opt} {part!r}: K (the part number{src}) must be a whole number, got {k!r}") from None
+    if src and var == "LSB_JOBINDEX":  # LSF counts array elements from 1
+        k, src = k - 1, " (from $LSB_JOBINDEX - 1: LSF array indices start at 1)"
     if not 0 <= k < n:
         raise OptionError(f"{opt} {part!r}: part number {k}{src} is outside 0..{n - 1}; parts count from 0 "
                           f"(run the job array with indices 0-{n - 1})")

@@ -152,6 +152,7 @@ def test_bad_part_values_are_one_error_line(part, extra, env, words, gestures_da
 
 
 def test_part_from_the_array_environment(monkeypatch) -> None:
+    from eventkit.errors import OptionError
     from eventkit.pipeline.convert import parse_part
 
     for var in ARRAY_VARS:
@@ -160,6 +161,13 @@ def test_part_from_the_array_environment(monkeypatch) -> None:
     assert parse_part("auto/3") == parse_part("/3") == parse_part((None, 3)) == (2, 3)
     monkeypatch.setenv("SLURM_ARRAY_TASK_ID", "1")  # SLURM first
     assert parse_part("auto/3") == (1, 3)
+    for var in ARRAY_VARS:
+        monkeypatch.delenv(var, raising=False)
+    monkeypatch.setenv("LSB_JOBINDEX", "3")  # LSF: bsub -J "conv[1-3]" -> parts 0..2
+    assert parse_part("auto/3") == (2, 3) and parse_part("2/3") == (2, 3)
+    monkeypatch.setenv("LSB_JOBINDEX", "4")
+    with pytest.raises(OptionError, match=r"part number 3 \(from \$LSB_JOBINDEX - 1"):
+        parse_part("auto/3")
     assert parse_part(" 0 / 1 ") == (0, 1) and parse_part(None) is None
 
 
