@@ -83,6 +83,9 @@ def format_facts(f: dict[str, Any]) -> list[str]:
         status = f"complete (finalized {f['finalized']})" if f.get("finalized") else "complete"
         if f.get("verified"):
             status += "; verified: every chunk reads back intact"
+    elif f["missing"] == 0:  # every part of a job array has written, none may mark the store complete
+        status = (f"INCOMPLETE: all {f['samples']:,} samples written but not marked complete (the parts of a "
+                  f"job array finished?): run the same `eventkit convert` with --finalize instead of --part")
     else:
         status = (f"INCOMPLETE: {f['missing']:,} of {f['samples']:,} samples not written "
                   f"(re-run the conversion to finish it)")  # fmt: skip

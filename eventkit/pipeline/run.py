@@ -60,8 +60,8 @@ def run_shard_tasks(
         except SchedulerLostError as err:
             raise SchedulerLostError(
                 err.scheduler,
-                f"lost the Dask scheduler {err.scheduler} after {done} of {total + getattr(report, 'skipped', 0)} samples; the store keeps "
-                f"them: re-run the same command to resume",
+                f"lost the Dask scheduler {err.scheduler} ({done} of {total + getattr(report, 'skipped', 0)} samples "
+                f"reported done; the store keeps every shard finished so far): re-run the same command to resume",
             ) from None
     if not report.failures:
         writer.finalize()

@@ -163,6 +163,8 @@ def finalize_root(group: zarr.Group, done: Mapping[str, np.ndarray]) -> None:
     if any(missing.values()):
         left = ", ".join(f"{s}: {n}" for s, n in missing.items() if n)
         raise IncompleteStoreError(f"{group.store}: cannot finalize, samples not written ({left}); write them first")
+    if group.attrs.get("complete") is True:
+        return  # already complete: a re-run that found nothing to do writes nothing (no new timestamp)
     group.attrs.update({"finalized": now(), "complete": True})
 
 

@@ -265,3 +265,32 @@ def test_curves_have_a_run_title_and_the_legend_off_the_data(tmp_path):
     assert plain[24:60, 790:888].min() >= 200
     # The legend is in the header band, beside the panel title.
     assert (plain[:20, 700:890] < 128).sum() > 20
+
+
+def test_inspect_all_written_but_not_finalized_says_finalize(runner, tmp_path):
+    """The parts of a job array wrote every sample but none may mark the store complete."""
+    w = create_store(tmp_path / "s.zarr", splits={"train": 2}, t_max=2, sensor=(4, 3, 2), params={"frames": 2},
+                     classes=["a"], dataset="toy", samples_per_shard=2)  # fmt: skip
+    w.write_shard("train", 0, [(np.ones((2, 2, 3, 4), np.uint16), 0, f"s{i}") for i in w.shard_range("train", 0)])
+    w.close()  # not finalized
+    res = runner.invoke(inspect, [str(tmp_path / "s.zarr")])
+    assert res.exit_code == 0, res.output
+    assert "all 2 samples written but not marked complete" in res.output and "--finalize" in res.output
+    assert "0 of 2 samples not written" not in res.output
+
+
+def test_a_rerun_on_a_complete_store_writes_nothing(tmp_path):
+    """Finalizing a store that is already complete keeps its attributes (no new timestamp)."""
+    from eventkit.store import open_store
+
+    w = create_store(tmp_path / "s.zarr", splits={"train": 1}, t_max=2, sensor=(4, 3, 2), params={"frames": 2},
+                     classes=["a"], dataset="toy", samples_per_shard=1)  # fmt: skip
+    w.write_shard("train", 0, [(np.ones((2, 2, 3, 4), np.uint16), 0, "s0")])
+    w.finalize()
+    meta = tmp_path / "s.zarr" / "zarr.json"
+    before = (meta.read_bytes(), meta.stat().st_mtime_ns)
+    w2 = create_store(tmp_path / "s.zarr", splits={"train": 1}, t_max=2, sensor=(4, 3, 2), params={"frames": 2},
+                      classes=["a"], dataset="toy", samples_per_shard=1)  # fmt: skip
+    w2.finalize()
+    assert (meta.read_bytes(), meta.stat().st_mtime_ns) == before
+    assert open_store(tmp_path / "s.zarr").attrs["complete"] is True

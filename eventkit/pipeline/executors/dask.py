@@ -162,6 +162,8 @@ def _wait_for_workers(client: Any, scheduler: str) -> None:
 def _note_dashboard(client: Any) -> None:
     """One INFO line with the dashboard's address (shown by the CLI unless --quiet)."""
     try:
+        if "dashboard" not in client.scheduler_info().get("services", {}):
+            return  # a scheduler started with --no-dashboard (or without bokeh): no link to nothing
         link = client.dashboard_link
     except Exception:  # no dashboard (bokeh missing on the scheduler): nothing to show
         return

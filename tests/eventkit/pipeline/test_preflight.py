@@ -146,8 +146,8 @@ def test_lost_scheduler_is_one_message_not_a_failure_per_sample() -> None:
     with pytest.raises(SchedulerLostError) as exc:
         run_shard_tasks(_LostAfterOne(), lambda t: SimpleNamespace(written=4, failures=()), tasks, writer, report,
                         progress=False, desc="t")  # fmt: skip
-    assert str(exc.value) == ("lost the Dask scheduler tcp://10.0.0.5:8786 after 6 of 14 samples; the store "
-                              "keeps them: re-run the same command to resume")
+    assert str(exc.value) == ("lost the Dask scheduler tcp://10.0.0.5:8786 (6 of 14 samples reported done; the "
+                              "store keeps every shard finished so far): re-run the same command to resume")
     assert report.failures == [] and not report.complete
 
 
@@ -180,11 +180,33 @@ def test_scheduler_killed_mid_run(manifest, tmp_path: Path, monkeypatch: pytest.
                     progress=False)  # fmt: skip
         killer.join(timeout=60)
     msg = str(exc.value)
-    assert msg.startswith(f"lost the Dask scheduler {addr} after ") and " of " in msg
-    assert msg.endswith("the store keeps them: re-run the same command to resume")
+    assert msg.startswith(f"lost the Dask scheduler {addr} (") and " samples reported done" in msg
+    assert msg.endswith("every shard finished so far): re-run the same command to resume")
     assert "Traceback" not in capfd.readouterr().err  # no log flood from distributed
     r = convert(manifest, frames=FRAMES, from_dir=data, out=out, executor="serial", progress=False)
     assert r.complete and not r.failures
     ref = tmp_path / "ref.zarr"
     convert(manifest, frames=FRAMES, from_dir=data, out=ref, executor="serial", progress=False)
     assert_same_store(ref, out)
+
+
+def test_dashboard_note_only_when_the_scheduler_serves_one(caplog: pytest.LogCaptureFixture) -> None:
+    """A scheduler started with --no-dashboard has no dashboard service: no link to nothing."""
+    import logging
+
+    from eventkit.pipeline.executors.dask import _note_dashboard
+
+    class Client:
+        dashboard_link = "http://127.0.0.1:8787/status"
+
+        def __init__(self, services: dict) -> None:
+            self.services = services
+
+        def scheduler_info(self) -> dict:
+            return {"services": self.services}
+
+    with caplog.at_level(logging.INFO, logger="eventkit"):
+        _note_dashboard(Client({}))
+        assert "Dask dashboard" not in caplog.text
+        _note_dashboard(Client({"dashboard": 8787}))
+        assert "Dask dashboard: http://127.0.0.1:8787/status" in caplog.text
