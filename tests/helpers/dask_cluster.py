@@ -20,9 +20,10 @@ def free_port() -> int:
         return s.getsockname()[1]
 
 
-def start(*args: str, env: dict, cwd: Path) -> subprocess.Popen:
-    """``dask <args> --no-dashboard``, quiet."""
-    return subprocess.Popen([DASK, *args, "--no-dashboard"], env=env, cwd=cwd,
+def start(*args: str, env: dict, cwd: Path, dashboard: bool = False) -> subprocess.Popen:
+    """``dask <args> --no-dashboard`` (or with a dashboard on a free port), quiet."""
+    board = ["--dashboard-address", f"127.0.0.1:{free_port()}"] if dashboard else ["--no-dashboard"]
+    return subprocess.Popen([DASK, *args, *board], env=env, cwd=cwd,
                             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)  # fmt: skip
 
 
@@ -39,11 +40,13 @@ def stop(procs: list[subprocess.Popen]) -> None:
 
 
 @contextlib.contextmanager
-def cluster(cwd: Path, env: dict, worker_env: dict | None = None) -> Iterator[tuple[str, list[subprocess.Popen]]]:
-    """A scheduler and, with ``worker_env``, one single-threaded worker; yields (address, processes)."""
+def cluster(cwd: Path, env: dict, worker_env: dict | None = None,
+            dashboard: bool = False) -> Iterator[tuple[str, list[subprocess.Popen]]]:
+    """A scheduler (``dashboard``: with one) and, with ``worker_env``, one single-threaded worker;
+    yields (address, processes)."""
     port = free_port()
     addr = f"tcp://127.0.0.1:{port}"
-    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=cwd)]
+    procs = [start("scheduler", "--host", "127.0.0.1", "--port", str(port), env=env, cwd=cwd, dashboard=dashboard)]
     try:
         if worker_env is not None:
             procs.append(start("worker", addr, "--nworkers", "1", "--nthreads", "1", env=worker_env, cwd=cwd))

@@ -14,6 +14,7 @@ import multiprocessing
 import os
 import signal
 import threading
+import warnings
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
@@ -48,7 +49,7 @@ class DaskExecutor:
             except BaseException:
                 self.close()
                 raise
-            _note_dashboard(self.client)
+            _note_dashboard(self.client, check=True)
             return
         if multiprocessing.parent_process() is not None:
             # We are a worker being spawned and re-running the user's script from the top.
@@ -159,14 +160,27 @@ def _wait_for_workers(client: Any, scheduler: str) -> None:
         ) from None
 
 
-def _note_dashboard(client: Any) -> None:
-    """One INFO line with the dashboard's address (shown by the CLI unless --quiet)."""
+def _note_dashboard(client: Any, *, check: bool = False) -> None:
+    """One INFO line with the dashboard's address (shown by the CLI unless --quiet).
+
+    ``check``: ask the link first (an external scheduler started with ``--no-dashboard`` still
+    reports its HTTP server as the dashboard, where ``/status`` is a 404).
+    """
     try:
         if "dashboard" not in client.scheduler_info().get("services", {}):
-            return  # a scheduler started with --no-dashboard (or without bokeh): no link to nothing
+            return  # no HTTP server at all
         link = client.dashboard_link
     except Exception:  # no dashboard (bokeh missing on the scheduler): nothing to show
         return
+    if link and check:
+        import requests
+
+        try:
+            with requests.get(link, timeout=2, stream=True) as reply:
+                if not reply.ok:
+                    return
+        except requests.RequestException:
+            return
     if link:
         log.info("Dask dashboard: %s", link, extra={"executor_note": True})
 
@@ -258,12 +272,32 @@ def _connection_lost(fut: Any, err: BaseException, client: Any) -> bool:
     return isinstance(err, OSError) and getattr(client, "status", "running") != "running"
 
 
+def _note_version_mismatch(table: str) -> None:
+    """distributed's package-version table, folded into one note line (the worker probe reports
+    what actually stops a conversion, such as eventkit missing on a worker)."""
+    rows = []
+    for line in table.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if line.lstrip().startswith("|") and len(cells) == 4 and cells[0] != "Package":
+            rows.append(f"{cells[0]} (here {cells[1]}, scheduler {cells[2]}, workers {cells[3]})")
+    if rows:
+        log.info("Note: package versions differ between this process and the Dask cluster: %s", ", ".join(rows),
+                 extra={"executor_note": True})
+
+
 def _connect(client_cls: Any, scheduler: str) -> Any:
     """A client of the scheduler at ``scheduler``, or one clear error within the connect timeout."""
     timeout = float(os.environ.get("EVENTKIT_SCHEDULER_TIMEOUT", SCHEDULER_TIMEOUT_S))
     try:
-        with _quiet_dask():
-            return client_cls(scheduler, timeout=f"{timeout}s")
+        with _quiet_dask(), warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            client = client_cls(scheduler, timeout=f"{timeout}s")
+        for w in caught:
+            if type(w.message).__name__ == "VersionMismatchWarning":
+                _note_version_mismatch(str(w.message))
+            else:
+                warnings.warn_explicit(w.message, w.category, w.filename, w.lineno)
+        return client
     except ValueError as err:  # malformed address: dask names the problem
         raise OptionError(f"--scheduler (scheduler=) {scheduler!r} is not a Dask scheduler address ({err}); "
                           "give one like tcp://10.0.0.5:8786") from None

@@ -37,9 +37,9 @@ sys.meta_path.insert(0, _NoEventkit())
 """
 
 @contextlib.contextmanager
-def _cluster(tmp_path: Path, worker_env: dict | None = None) -> Iterator[tuple]:
+def _cluster(tmp_path: Path, worker_env: dict | None = None, dashboard: bool = False) -> Iterator[tuple]:
     """A ``dask scheduler`` and, with ``worker_env``, one ``dask worker``; yields (address, processes)."""
-    with dask_cluster.cluster(tmp_path, child_env(), worker_env) as running:
+    with dask_cluster.cluster(tmp_path, child_env(), worker_env, dashboard=dashboard) as running:
         yield running
 
 
@@ -210,3 +210,53 @@ def test_dashboard_note_only_when_the_scheduler_serves_one(caplog: pytest.LogCap
         assert "Dask dashboard" not in caplog.text
         _note_dashboard(Client({"dashboard": 8787}))
         assert "Dask dashboard: http://127.0.0.1:8787/status" in caplog.text
+
+
+@pytest.mark.parametrize("dashboard", [True, False])
+def test_dashboard_link_of_an_external_scheduler_is_checked(dashboard: bool, tmp_path: Path,
+                                                           caplog: pytest.LogCaptureFixture,
+                                                           monkeypatch: pytest.MonkeyPatch) -> None:
+    """`dask scheduler --no-dashboard` still reports an HTTP server as its dashboard (/status: 404):
+    the link is shown only when it answers."""
+    import logging
+
+    from eventkit.pipeline.executors.dask import DaskExecutor
+
+    monkeypatch.setenv("EVENTKIT_SCHEDULER_TIMEOUT", "30")  # the scheduler process may still be starting
+    with _cluster(tmp_path, worker_env=child_env(), dashboard=dashboard) as (addr, procs):
+        with caplog.at_level(logging.INFO, logger="eventkit"):
+            ex = DaskExecutor(scheduler=addr)
+            ex.close()
+    assert ("Dask dashboard: http://" in caplog.text) is dashboard
+
+
+def test_version_mismatch_table_becomes_one_note(caplog: pytest.LogCaptureFixture) -> None:
+    """distributed's 8-line version table (a worker env without numpy, say) -> one note line."""
+    import logging
+
+    from eventkit.pipeline.executors.dask import _connect
+
+    table = ("Mismatched versions found\n\n+---------+--------+-----------+---------+\n"
+             "| Package | Client | Scheduler | Workers |\n+---------+--------+-----------+---------+\n"
+             "| lz4     | 4.4.5  | None      | None    |\n| numpy   | 2.4.6  | None      | None    |\n"
+             "+---------+--------+-----------+---------+")  # fmt: skip
+
+    class VersionMismatchWarning(Warning):
+        pass
+
+    def client(address: str, timeout: str) -> str:
+        import warnings
+
+        warnings.warn(VersionMismatchWarning(table))
+        return "client"
+
+    with caplog.at_level(logging.INFO, logger="eventkit"):
+        import warnings
+
+        with warnings.catch_warnings(record=True) as shown:
+            warnings.simplefilter("always")
+            assert _connect(client, "tcp://127.0.0.1:1") == "client"
+    assert not [w for w in shown if "Mismatched" in str(w.message)]
+    notes = [r.getMessage() for r in caplog.records if "versions differ" in r.getMessage()]
+    assert notes == ["Note: package versions differ between this process and the Dask cluster: lz4 (here 4.4.5, "
+                     "scheduler None, workers None), numpy (here 2.4.6, scheduler None, workers None)"]
