@@ -64,6 +64,7 @@ def test_wheel_ships_packages_cli_manifests_and_kernels(wheel: Path) -> None:
         assert cu.relative_to(REPO).as_posix() in names
     for py in sorted((REPO / "cli").glob("*.py")):
         assert f"eventkit_cli/{py.name}" in names
+    assert wheel.name.split("-py3")[0] + ".dist-info/licenses/LICENSE" in names  # the MIT text, not only its name
     # every package of the source tree, not only those that happened to be found
     for init in sorted([*(REPO / "eventkit").rglob("__init__.py"), *(REPO / "snnmodels").rglob("__init__.py")]):
         assert init.relative_to(REPO).as_posix() in names
