@@ -51,7 +51,7 @@ def run_shard_tasks(
 
     total = sum(len(todo(t)) for t in tasks)
     done = getattr(report, "skipped", 0)  # samples in the store: from earlier runs, then this one's
-    with progress_bar(total, enabled=progress, desc=desc) as bar:
+    with progress_bar(total, enabled=progress and total > 0, desc=desc) as bar:
         try:
             for task, result in executor.map_unordered(fn, tasks):
                 _collect(task, result, report, todo(task))
