@@ -35,15 +35,17 @@ def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_o
     """
     plane = h_out * w_out
     bin_stride = channels * plane
+    last = n_bins - 1
     for i in range(t.shape[0]):
         v64 = xyp[i]
         xi = np.int64((v64 >> np.uint64(24)) & np.uint64(0xFFFF))
         yi = np.int64((v64 >> np.uint64(40)) & np.uint64(0xFFFF))
         pi = np.int64(v64 >> np.uint64(56))
-        if xi >= sw or yi >= sh or pi > 1:
-            return i
         ti = t[i]
-        if ti < t0 or ti > t1:
+        # one branch for both checks on the hot path (bitwise |: no short-circuit jumps)
+        if (xi >= sw) | (yi >= sh) | (pi > 1) | (ti < t0) | (ti > t1):
+            if xi >= sw or yi >= sh or pi > 1:
+                return i
             return OUT_OF_RANGE
         if signed:
             c = 0
@@ -58,10 +60,11 @@ def voxel(t, xyp, t0, t1, scale, signed, n_bins, channels, k, sw, sh, w_out, h_o
             xi //= k
             yi //= k
         pos = b * bin_stride + c * plane + yi * w_out + xi
-        if b < n_bins:
+        if b < last:
             out[pos] += v * (1.0 - f)
-            if b + 1 < n_bins:
-                out[pos + bin_stride] += v * f
+            out[pos + bin_stride] += v * f
+        elif b == last:
+            out[pos] += v * (1.0 - f)
     return -1
 
 
