@@ -63,7 +63,7 @@ import numpy as np
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file, header_fields
+from ._common import check_file, header_fields, put_event
 from ._format import EventFormat
 
 __all__ = ["read_evt2", "FORMAT", "DECODER_VERSION", "RawHeader", "read_raw_header", "parse_raw_header"]
@@ -294,8 +294,9 @@ _OK, _ERR_TYPE, _ERR_RANGE = 0, 1, 2
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_chunk(words, t, x, y, p, n, state, width, height):  # pragma: no cover - compiled
-    """Decode ``words`` into the columns from index ``n``.
+def _decode_chunk(words, ob, n, state, width, height):  # pragma: no cover - compiled
+    """Decode ``words`` into the event bytes ``ob`` (an :data:`EVENT_DTYPE` array's bytes, written
+    with :func:`~eventkit.io._common.put_event`) from event ``n``.
 
     ``state`` holds ``[time_high_seen, time_high, wrap_offset]`` and is updated in place.
     Returns ``(n, error_code, word_index)``.
@@ -316,10 +317,7 @@ def _decode_chunk(words, t, x, y, p, n, state, width, height):  # pragma: no cov
                 state[1] = th
                 state[2] = wrap
                 return n, 2, i
-            t[n] = wrap + ((th << 6) | np.int64((w >> 22) & 0x3F))
-            x[n] = xx
-            y[n] = yy
-            p[n] = typ
+            put_event(ob, n, wrap + ((th << 6) | np.int64((w >> 22) & 0x3F)), xx, yy, typ)
             n += 1
         elif typ == 8:
             v = np.int64(w & 0x0FFFFFFF)
@@ -368,7 +366,7 @@ def read_evt2(path: str | os.PathLike[str]) -> EventArray:
 
     def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
         words = chunk.view("<u4")
-        sink.n, err, i = _decode_chunk(words, *sink.columns, sink.n, state, width, height)
+        sink.n, err, i = _decode_chunk(words, sink.raw, sink.n, state, width, height)
         if err:
             w = int(words[i])
             if err == _ERR_TYPE:

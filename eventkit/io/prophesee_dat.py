@@ -64,7 +64,7 @@ import numpy as np
 from ..errors import DecodeError
 from ..events import EventArray, SensorSize
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file, header_end, header_fields
+from ._common import check_file, header_end, header_fields, put_event
 from ._format import EventFormat
 
 __all__ = ["read_prophesee_dat", "FORMAT", "DECODER_VERSION", "DatHeader", "read_dat_header"]
@@ -182,8 +182,9 @@ def _sensor(path: str | os.PathLike[str]) -> SensorSize | None:
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_chunk(words, t, x, y, p, n, state, legacy, width, height):  # pragma: no cover - compiled
-    """Decode pairs ``(ts, addr)`` of ``words`` into the columns from index ``n``.
+def _decode_chunk(words, ob, n, state, legacy, width, height):  # pragma: no cover - compiled
+    """Decode pairs ``(ts, addr)`` of ``words`` into the event bytes ``ob`` (an :data:`EVENT_DTYPE`
+    array's bytes, written with :func:`~eventkit.io._common.put_event`) from event ``n``.
 
     ``state`` = ``[previous raw ts, wrap offset]``. Returns ``(n, bad_record_index)`` where the index
     is -1 unless a record lies outside ``width`` x ``height``.
@@ -207,10 +208,7 @@ def _decode_chunk(words, t, x, y, p, n, state, legacy, width, height):  # pragma
         if prev >= 0 and prev - ts > 2147483648:
             wrap += np.int64(1) << 32
         prev = ts
-        t[n] = wrap + ts
-        x[n] = xx
-        y[n] = yy
-        p[n] = (a >> ps) & 1
+        put_event(ob, n, wrap + ts, xx, yy, (a >> ps) & 1)
         n += 1
     state[0] = prev
     state[1] = wrap
@@ -267,7 +265,7 @@ def read_prophesee_dat(path: str | os.PathLike[str]) -> EventArray:
 
     def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
         words = chunk.view("<u4")
-        sink.n, bad = _decode_chunk(words, *sink.columns, sink.n, state, hdr.legacy, width, height)
+        sink.n, bad = _decode_chunk(words, sink.raw, sink.n, state, hdr.legacy, width, height)
         if bad >= 0:
             a = int(words[2 * bad + 1])
             xx, yy = ((a & 0x1FF), (a >> 9) & 0xFF) if hdr.legacy else ((a & 0x3FFF), (a >> 14) & 0x3FFF)
