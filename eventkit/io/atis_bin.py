@@ -54,7 +54,7 @@ import numpy as np
 from ..errors import DecodeError
 from ..events import EventArray
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file
+from ._common import check_file, put_event
 from ._format import EventFormat
 
 __all__ = ["read_atis_bin", "FORMAT", "DECODER_VERSION", "RECORD_BYTES", "OVERFLOW_Y", "OVERFLOW_STEP_US"]
@@ -69,8 +69,9 @@ OVERFLOW_STEP_US = 1 << 13
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_chunk(buf, t, x, y, p, n, t_offset):  # pragma: no cover - compiled
-    """Decode whole 5-byte records of ``buf`` into the columns from index ``n``.
+def _decode_chunk(buf, ob, n, t_offset):  # pragma: no cover - compiled
+    """Decode whole 5-byte records of ``buf`` into the event bytes ``ob`` (an :data:`EVENT_DTYPE`
+    array's bytes, written with :func:`~eventkit.io._common.put_event`) from event ``n``.
 
     Returns the new event count and the new timestamp offset (overflow markers seen so far).
     """
@@ -82,10 +83,8 @@ def _decode_chunk(buf, t, x, y, p, n, t_offset):  # pragma: no cover - compiled
         if b1 == 240:
             t_offset += 8192
             continue
-        t[n] = t_offset + (((b2 & 0x7F) << 16) | (np.int64(buf[j + 3]) << 8) | np.int64(buf[j + 4]))
-        x[n] = buf[j]
-        y[n] = b1
-        p[n] = b2 >> 7
+        put_event(ob, n, t_offset + (((b2 & 0x7F) << 16) | (np.int64(buf[j + 3]) << 8) | np.int64(buf[j + 4])),
+                  buf[j], b1, b2 >> 7)
         n += 1
     return n, t_offset
 
@@ -125,7 +124,7 @@ def read_atis_bin(path: str | os.PathLike[str]) -> EventArray:
 
     def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
         nonlocal t_offset
-        sink.n, t_offset = _decode_chunk(chunk, *sink.columns, sink.n, t_offset)
+        sink.n, t_offset = _decode_chunk(chunk, sink.raw, sink.n, t_offset)
         return chunk.shape[0]
 
     return decode_chunks(p, 0, size, step, capacity=nrec, chunk_bytes=CHUNK_BYTES, unit=RECORD_BYTES)

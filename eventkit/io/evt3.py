@@ -63,7 +63,7 @@ from ..errors import DecodeError
 from ..events import EventArray
 from . import evt2
 from ._chunked import EventSink, decode_chunks
-from ._common import check_file
+from ._common import check_file, put_event
 from ._format import EventFormat
 from .evt2 import open_raw_payload, outside_sensor, parse_raw_header
 
@@ -102,8 +102,9 @@ def _count_chunk(words, table):  # pragma: no cover - compiled
 
 
 @numba.njit(cache=True, nogil=True)
-def _decode_chunk(words, t, x, y, p, n, state, width, height):  # pragma: no cover - compiled
-    """Decode ``words`` into the columns from index ``n``.
+def _decode_chunk(words, ob, n, state, width, height):  # pragma: no cover - compiled
+    """Decode ``words`` into the event bytes ``ob`` (an :data:`EVENT_DTYPE` array's bytes, written
+    with :func:`~eventkit.io._common.put_event`) from event ``n``.
 
     ``state`` = ``[time_high_seen, time_high, time_low, wrap_offset, y, base_x, vector_polarity]``,
     updated in place. Returns ``(n, error_code, word_index, bad_x)``: error 1 = reserved type,
@@ -132,10 +133,7 @@ def _decode_chunk(words, t, x, y, p, n, state, width, height):  # pragma: no cov
                 erri = i
                 badx = xx
                 break
-            t[n] = cur
-            x[n] = xx
-            y[n] = cy
-            p[n] = (w >> 11) & 1
+            put_event(ob, n, cur, xx, cy, (w >> 11) & 1)
             n += 1
         elif typ == 0:  # EVT_ADDR_Y
             cy = w & 0x7FF
@@ -174,10 +172,7 @@ def _decode_chunk(words, t, x, y, p, n, state, width, height):  # pragma: no cov
                             erri = i
                             badx = xx
                             break
-                        t[n] = cur
-                        x[n] = xx
-                        y[n] = cy
-                        p[n] = vp
+                        put_event(ob, n, cur, xx, cy, vp)
                         n += 1
                     m >>= 1
                     k += 1
@@ -235,7 +230,7 @@ def read_evt3(path: str | os.PathLike[str]) -> EventArray:
         done = offset + chunk.shape[0] - start
         # extrapolate the events per byte seen so far, so that a large file grows once or twice
         sink.reserve(need, int(need * (payload / done) * 1.02) + 16 if done < payload else need)
-        sink.n, err, i, badx = _decode_chunk(words, *sink.columns, sink.n, state, width, height)
+        sink.n, err, i, badx = _decode_chunk(words, sink.raw, sink.n, state, width, height)
         if err:
             w = int(words[i])
             if err == 1:
