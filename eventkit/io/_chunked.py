@@ -39,20 +39,12 @@ class EventSink:
         Events decoded so far; a step advances it.
     """
 
-    __slots__ = ("events", "n", "_columns", "_raw")
+    __slots__ = ("events", "n", "_raw")
 
     def __init__(self, capacity: int) -> None:
         self.events = alloc(max(0, capacity))
         self.n = 0
-        self._columns: tuple[np.ndarray, ...] | None = None
         self._raw: np.ndarray | None = None
-
-    @property
-    def columns(self) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-        """The ``t``, ``x``, ``y``, ``p`` columns of :attr:`events` (views, for kernels that write columns)."""
-        if self._columns is None:
-            self._columns = (self.events["t"], self.events["x"], self.events["y"], self.events["p"])
-        return self._columns  # type: ignore[return-value]
 
     @property
     def raw(self) -> np.ndarray:
@@ -69,7 +61,7 @@ class EventSink:
         grown = alloc(max(need, guess, cap + cap // 2))
         grown[: self.n] = self.events[: self.n]
         self.events = grown
-        self._columns = self._raw = None
+        self._raw = None
 
     def result(self) -> EventArray:
         """The decoded events (the output trimmed to :attr:`n`)."""

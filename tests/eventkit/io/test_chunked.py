@@ -31,7 +31,7 @@ def _fixed_step(seen: list[tuple[int, int]]):
         seen.append((offset, chunk.shape[0]))
         recs = chunk.reshape(-1, REC)
         k = recs.shape[0]
-        t, x, y, p = sink.columns
+        t, x, y, p = (sink.events[k] for k in "txyp")
         t[sink.n : sink.n + k] = offset + REC * np.arange(k)
         x[sink.n : sink.n + k] = recs[:, 0]
         y[sink.n : sink.n + k] = recs[:, 1]
@@ -155,9 +155,9 @@ def test_reserve_grows_and_keeps_the_decoded_events():
     sink = EventSink(2)
     sink.events[:2] = [(1, 2, 3, 1), (4, 5, 6, 0)]
     sink.n = 2
-    cols = sink.columns
+    raw = sink.raw
     sink.reserve(3)
-    assert sink.events.shape[0] == 3 and sink.columns is not cols
+    assert sink.events.shape[0] == 3 and sink.raw is not raw and sink.raw.size == 3 * 13
     sink.reserve(10, guess=50)
     assert sink.events.shape[0] == 50
     assert sink.result().tolist() == [(1, 2, 3, 1), (4, 5, 6, 0)]

@@ -38,7 +38,7 @@ def _toy_module() -> types.ModuleType:
         def step(chunk: np.ndarray, offset: int, sink: EventSink) -> int:
             rec = chunk.reshape(-1, RECORD_BYTES)
             k, n = rec.shape[0], sink.n
-            t, x, y, pol = sink.columns
+            t, x, y, pol = (sink.events[c] for c in "txyp")  # a Numba kernel would use put_event on sink.raw
             t[n : n + k] = rec[:, :4].copy().view("<u4")[:, 0]
             x[n : n + k] = rec[:, 4]
             y[n : n + k] = rec[:, 5] & 0x7F
