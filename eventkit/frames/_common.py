@@ -25,8 +25,8 @@ def float_dtype(dtype) -> np.dtype:
     return dt
 
 
-def positive_int(name: str, value, minimum: int | None = 1) -> int:
-    """``value`` as an int >= ``minimum`` (no bound for None; bools and floats refused)."""
+def int_option(name: str, value, minimum: int | None = 1) -> int:
+    """An integer option: ``value`` as an int >= ``minimum`` (no bound for None; bools and floats refused)."""
     if isinstance(value, (bool, np.bool_)):
         raise OptionError(f"{name} must be an integer, got {value!r}")
     try:
@@ -72,7 +72,7 @@ def sensor_of(sensor) -> SensorSize:
 
 def downsample_factor(sensor: SensorSize, downsample) -> tuple[int, int, int]:
     """``(k, w_out, h_out)`` for an integer ``downsample`` factor (None is 1): ``x -> x // k``."""
-    k = 1 if downsample is None else positive_int("downsample", downsample)
+    k = 1 if downsample is None else int_option("downsample", downsample)
     return k, -(-sensor.width // k), -(-sensor.height // k)
 
 

@@ -73,7 +73,7 @@ from .._renamed import renamed_keyword
 from ..errors import EventFormatError, OptionError
 from ..events import EVENT_DTYPE, EventArray, SensorSize, make_events
 from . import _bins, _kernels
-from ._common import positive_int, raise_bad
+from ._common import int_option, raise_bad
 
 # The fast path reads x, y, p of an EVENT_DTYPE record with one little-endian 8-byte load at byte
 # 5 (see _kernels.integrate_spans); only where the record layout is exactly the packed one.
@@ -159,7 +159,7 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
         x0, y0, cw, ch = 0, 0, sensor.width, sensor.height
     else:
         try:
-            x0, y0, cw, ch = (positive_int("crop", v, minimum=None) for v in crop)
+            x0, y0, cw, ch = (int_option("crop", v, minimum=None) for v in crop)
         except (TypeError, ValueError):
             raise OptionError(f"crop must be (x0, y0, width, height) integers, got {crop!r}") from None
         if x0 < 0 or y0 < 0 or cw < 1 or ch < 1 or x0 + cw > sensor.width or y0 + ch > sensor.height:
@@ -175,13 +175,13 @@ def _spatial_maps(sensor: SensorSize, crop, downsample) -> tuple[np.ndarray, np.
     elif isinstance(downsample, (tuple, list)):
         if len(downsample) != 2:
             raise OptionError(f"downsample must be an int factor or a (width, height) target, got {downsample!r}")
-        w_out = positive_int("downsample width", downsample[0], minimum=1)
-        h_out = positive_int("downsample height", downsample[1], minimum=1)
+        w_out = int_option("downsample width", downsample[0], minimum=1)
+        h_out = int_option("downsample height", downsample[1], minimum=1)
         if w_out > cw or h_out > ch:
             raise OptionError(f"downsample target {(w_out, h_out)} is larger than the (cropped) sensor {(cw, ch)}")
         xo, yo = xs * w_out // cw, ys * h_out // ch
     else:
-        k = positive_int("downsample", downsample, minimum=1)
+        k = int_option("downsample", downsample, minimum=1)
         w_out, h_out = -(-cw // k), -(-ch // k)
         xo, yo = xs // k, ys // k
     xmap = np.where((xs >= 0) & (xs < cw), xo, -1).astype(np.int64)
@@ -286,10 +286,10 @@ def to_frames(
             f"(got {', '.join(given) or 'none'})"
         )
     (mode, raw), = given.items()
-    size = positive_int(mode, raw, minimum=1)
+    size = int_option(mode, raw, minimum=1)
     if split_by not in ("number", "time"):
         raise OptionError(f"split_by must be 'number' or 'time', got {split_by!r}")
-    overlap = positive_int("overlap", overlap, minimum=0)
+    overlap = int_option("overlap", overlap, minimum=0)
     if mode in ("frames", "duration") and overlap:
         raise OptionError(f"overlap is only allowed with event_count= or time_window=, not with {mode}=")
     if overlap >= size:
@@ -297,8 +297,8 @@ def to_frames(
     if not isinstance(include_incomplete, (bool, np.bool_)):
         raise OptionError(f"include_incomplete must be True or False, got {include_incomplete!r}")
     out_dtype = _resolve_dtype(dtype)
-    lo = None if t_start is None else positive_int("t_start", t_start, minimum=None)
-    hi = None if t_end is None else positive_int("t_end", t_end, minimum=None)
+    lo = None if t_start is None else int_option("t_start", t_start, minimum=None)
+    hi = None if t_end is None else int_option("t_end", t_end, minimum=None)
     if lo is not None and hi is not None and hi < lo:
         raise OptionError(f"t_end ({hi}) must be >= t_start ({lo})")
     xmap, ymap, w_out, h_out, identity, crops = _spatial_maps(sensor, crop, downsample)

@@ -57,7 +57,7 @@ from .._renamed import renamed_keyword
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _bins, _repr_kernels
-from ._common import downsample_factor, float_dtype, packed_xyp, positive_float, positive_int, raise_bad, sensor_of
+from ._common import downsample_factor, float_dtype, packed_xyp, positive_float, int_option, raise_bad, sensor_of
 from .integrate import _coerce_events
 
 __all__ = ["hats_cells", "to_averaged_time_surface", "to_time_surface", "time_surface_count"]
@@ -121,8 +121,8 @@ def to_time_surface(
     ev = _coerce_events(events)
     sensor = sensor_of(sensor)
     tau_f = positive_float("tau", tau)
-    width = positive_int("dt", dt)
-    ov = positive_int("overlap", overlap, minimum=0)
+    width = int_option("dt", dt)
+    ov = int_option("overlap", overlap, minimum=0)
     if ov >= width:
         raise OptionError(f"overlap must be < dt ({width}), got {ov}")
     if not isinstance(include_incomplete, (bool, np.bool_)):
@@ -195,11 +195,11 @@ def to_averaged_time_surface(
     """
     ev = _coerce_events(events)
     sensor = sensor_of(sensor)
-    cell = positive_int("cell_size", cell_size)
-    size = positive_int("surface_size", surface_size)
+    cell = int_option("cell_size", cell_size)
+    size = int_option("surface_size", surface_size)
     if size % 2 == 0:
         raise OptionError(f"surface_size must be odd (the event sits at the centre), got {size}")
-    window = positive_int("time_window", time_window, minimum=0)
+    window = int_option("time_window", time_window, minimum=0)
     tau_f = positive_float("tau", tau)
     if decay not in ("exp", "lin"):
         raise OptionError(f"decay must be 'exp' or 'lin', got {decay!r}")

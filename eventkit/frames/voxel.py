@@ -37,7 +37,7 @@ from .._renamed import renamed_keyword
 from ..errors import OptionError
 from ..events import EventArray, SensorSize
 from . import _kernels, _repr_kernels
-from ._common import downsample_factor, packed_xyp, float_dtype, positive_int, raise_bad, sensor_of
+from ._common import downsample_factor, packed_xyp, float_dtype, int_option, raise_bad, sensor_of
 from .integrate import _coerce_events
 
 __all__ = ["to_voxel_grid"]
@@ -87,7 +87,7 @@ def to_voxel_grid(
     """
     ev = _coerce_events(events)
     sensor = sensor_of(sensor)
-    n_bins = positive_int("bins", bins)
+    n_bins = int_option("bins", bins)
     if polarity not in ("signed", "split"):
         raise OptionError(f"polarity must be 'signed' or 'split', got {polarity!r}")
     if time_norm not in ("e2vid", "tonic"):
