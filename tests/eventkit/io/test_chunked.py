@@ -31,7 +31,7 @@ def _fixed_step(seen: list[tuple[int, int]]):
         seen.append((offset, chunk.shape[0]))
         recs = chunk.reshape(-1, REC)
         k = recs.shape[0]
-        t, x, y, p = (sink.events[k] for k in "txyp")
+        t, x, y, p = (sink.events[c] for c in "txyp")
         t[sink.n : sink.n + k] = offset + REC * np.arange(k)
         x[sink.n : sink.n + k] = recs[:, 0]
         y[sink.n : sink.n + k] = recs[:, 1]

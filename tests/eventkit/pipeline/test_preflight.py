@@ -233,6 +233,7 @@ def test_dashboard_link_of_an_external_scheduler_is_checked(dashboard: bool, tmp
 def test_version_mismatch_table_becomes_one_note(caplog: pytest.LogCaptureFixture) -> None:
     """distributed's 8-line version table (a worker env without numpy, say) -> one note line."""
     import logging
+    import warnings
 
     from eventkit.pipeline.executors.dask import _connect
 
@@ -245,17 +246,12 @@ def test_version_mismatch_table_becomes_one_note(caplog: pytest.LogCaptureFixtur
         pass
 
     def client(address: str, timeout: str) -> str:
-        import warnings
-
         warnings.warn(VersionMismatchWarning(table))
         return "client"
 
-    with caplog.at_level(logging.INFO, logger="eventkit"):
-        import warnings
-
-        with warnings.catch_warnings(record=True) as shown:
-            warnings.simplefilter("always")
-            assert _connect(client, "tcp://127.0.0.1:1") == "client"
+    with caplog.at_level(logging.INFO, logger="eventkit"), warnings.catch_warnings(record=True) as shown:
+        warnings.simplefilter("always")
+        assert _connect(client, "tcp://127.0.0.1:1") == "client"
     assert not [w for w in shown if "Mismatched" in str(w.message)]
     notes = [r.getMessage() for r in caplog.records if "versions differ" in r.getMessage()]
     assert notes == ["Note: package versions differ between this process and the Dask cluster: lz4 (here 4.4.5, "
