@@ -17,7 +17,8 @@ Three files change: the new module, its test, and one line of the registry below
    * ``read_<name>(path) -> EventArray``: ``check_file(path)``, parse the header, refuse a
      truncated or impossible file with :class:`~eventkit.errors.DecodeError` (with the byte
      offset), and, for a payload of records, decode it with
-     :func:`~eventkit.io._chunked.decode_chunks`: a Numba kernel per chunk, called from a small
+     :func:`~eventkit.io._chunked.decode_chunks`: a Numba kernel per chunk that writes each event
+     into ``sink.raw`` with :func:`~eventkit.io._common.put_event`, called from a small
      ``step(chunk, offset, sink)`` closure that keeps the format's state (time base, wrap, ...)
      and returns the bytes it consumed; a module constant ``CHUNK_BYTES`` sizes the chunks.
      Formats that a library reads whole (HDF5, MATLAB, NumPy) just convert its arrays, and
